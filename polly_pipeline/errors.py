@@ -8,6 +8,7 @@ lower libraries (awscrt, botocore, openai) are translated at the layer boundary 
     ├── ConfigurationError             bad options or environment; says what to change
     │   └── ParameterValidationError   synthesis parameters rejected before any network call
     ├── CredentialsError               no usable AWS credentials
+    ├── StreamStateError               a call the stream's state does not allow (send after close)
     ├── ProtocolError                  bytes on the wire that break the event-stream protocol
     │   ├── TruncatedFrameError        input ended inside a frame
     │   ├── CorruptFrameError          CRC mismatch, bad lengths, unknown header type
@@ -55,6 +56,7 @@ __all__ = [
     "ServiceQuotaExceededException",
     "SignatureError",
     "StreamResetError",
+    "StreamStateError",
     "ThrottlingException",
     "ThrottlingReason",
     "TransportError",
@@ -101,6 +103,10 @@ class ParameterValidationError(ConfigurationError, ValueError):
 
 class CredentialsError(PollyPipelineError):
     """No usable AWS credentials were found, or they could not be loaded."""
+
+
+class StreamStateError(PollyPipelineError, RuntimeError):
+    """The call is not allowed in the stream's current state (e.g. sending after closing)."""
 
 
 # --- protocol ----------------------------------------------------------------------------
@@ -355,7 +361,9 @@ class UnmodeledServiceError(ServiceException):
 
     def __init__(self, message: str = "", *, code: str = "", status: int | None = None) -> None:
         self.code = code
-        super().__init__(f"{code}: {message}" if code else message, status=status)
+        if code:
+            self.error_code = code  # shown in str(); the class attribute stays generic
+        super().__init__(message, status=status)
 
 
 #: The modelled service exceptions by their wire name (``:exception-type`` / ``x-amzn-errortype``).

@@ -20,7 +20,8 @@ class Credentials:
     session_token: str | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
-        return f"Credentials(access_key={self.redacted_access_key!r}, session_token={'set' if self.session_token else 'none'})"
+        token = "set" if self.session_token else "none"
+        return f"Credentials(access_key={self.redacted_access_key!r}, session_token={token})"
 
     __str__ = __repr__
 
