@@ -1,0 +1,365 @@
+"""Transport layer: one HTTP/2 request/response exchange over awscrt, with a deadline on every wait.
+
+The request body is an async iterator pulled one chunk at a time: the next chunk is taken only
+after awscrt has written the previous one (which waits for the server's flow-control window),
+so nothing is buffered ahead and nothing polls. Response chunks are credited back to the
+server's window only as the caller consumes them.
+
+awscrt 0.38 cannot reset a client stream (its only in-band way, an input stream that raises,
+prints a traceback from a native thread), so abandoning an unfinished stream closes its
+connection when it has it to itself, and otherwise retires the connection: it takes no new
+streams and closes once its other streams are done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Future as CrtFuture
+from dataclasses import dataclass
+from io import BytesIO
+from types import TracebackType
+from typing import Any
+
+from awscrt import http as crt_http
+
+from polly_pipeline.errors import (
+    ConnectionClosedError,
+    NetworkTimeout,
+    StreamStateError,
+)
+from polly_pipeline.transport.config import Endpoint, Timeouts
+from polly_pipeline.transport.connection import Connection
+from polly_pipeline.transport.crt import error_name, post, stream_error
+from polly_pipeline.transport.waiters import Waiters
+
+__all__ = ["Http2Stream", "Response"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Response:
+    """The response status and headers (lowercase names, no pseudo-headers)."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (case-insensitive), or None."""
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key == wanted:
+                return value
+        return None
+
+
+class _StreamOver(Exception):
+    """awscrt no longer accepts writes: the stream completed (the response side says why)."""
+
+
+class Http2Stream:
+    """One duplex HTTP/2 exchange: the request body flows in while the response flows out.
+
+    Get one from :meth:`ConnectionPool.open_stream`. ``await response()`` for the status and
+    headers, ``async for chunk in stream`` for the body, ``aclose()`` (or ``async with``) when
+    done: it stops the request body and frees the stream's slot.
+    """
+
+    def __init__(
+        self,
+        connection: Connection,
+        endpoint: Endpoint,
+        timeouts: Timeouts,
+        *,
+        on_complete: Callable[[Http2Stream], None],
+        on_abandon: Callable[[Http2Stream], bool],
+    ) -> None:
+        self._conn = connection
+        self._endpoint = endpoint
+        self._timeouts = timeouts
+        self._on_complete_cb = on_complete
+        self._on_abandon_cb = on_abandon
+        self._loop = asyncio.get_running_loop()
+        self._crt: Any = None  # awscrt.http.Http2ClientStream
+        self._response: Response | None = None
+        self._chunks: deque[bytes] = deque()
+        self._remote_ended = False
+        self._local_ended = False
+        self._completed = False
+        self._error: BaseException | None = None
+        self._waiters = Waiters()
+        self._writer: asyncio.Task[None] | None = None
+        self._inflight: asyncio.Future[BaseException | None] | None = None
+        self._closing = False
+        self._closed = asyncio.Event()
+        # given up on before awscrt completed it / still counted against the connection's limit
+        self._abandoned = False
+        self._holds_slot = True
+
+    def __repr__(self) -> str:
+        state = "completed" if self._completed else "open"
+        return f"<Http2Stream {self._endpoint} connection={self._conn.id} {state}>"
+
+    @property
+    def connection_id(self) -> int:
+        """Which connection carries this stream (ids are unique within the process)."""
+        return self._conn.id
+
+    @property
+    def completed(self) -> bool:
+        """True once awscrt has finished the stream (both sides ended, or it failed)."""
+        return self._completed
+
+    # -- starting -----------------------------------------------------------------------------
+
+    def _start(
+        self,
+        method: str,
+        path: str,
+        headers: Sequence[tuple[str, str]],
+        body: AsyncIterator[bytes] | None,
+    ) -> None:
+        """Send the request headers; raises what awscrt raises if the connection is unusable."""
+        request = crt_http.HttpRequest(method, path, crt_http.HttpHeaders(list(headers)))
+        stream = self._conn.crt.request(
+            request, self._crt_on_response, self._crt_on_body, manual_write=body is not None
+        )
+        stream.completion_future.add_done_callback(self._crt_on_complete)
+        stream.remote_end_stream_future.add_done_callback(self._crt_on_remote_end)
+        stream.activate()
+        self._crt = stream
+        if body is None:
+            self._local_ended = True
+        else:
+            self._writer = self._loop.create_task(self._pump(body))
+
+    # -- awscrt callbacks (awscrt threads) ------------------------------------------------------
+
+    def _crt_on_response(
+        self, http_stream: Any, status_code: int, headers: list[tuple[str, str]], **_: Any
+    ) -> None:
+        post(self._loop, self._on_response, status_code, list(headers))
+
+    def _crt_on_body(self, http_stream: Any, chunk: Any, **_: Any) -> None:
+        post(self._loop, self._on_body, bytes(chunk))  # copy: the buffer is awscrt's
+
+    def _crt_on_remote_end(self, future: CrtFuture[None]) -> None:
+        if future.exception() is None:
+            post(self._loop, self._on_remote_end)
+
+    def _crt_on_complete(self, future: CrtFuture[int]) -> None:
+        post(self._loop, self._on_complete, future.exception())
+
+    # -- the same, on the loop ----------------------------------------------------------------
+
+    def _on_response(self, status: int, headers: list[tuple[str, str]]) -> None:
+        if self._response is None:
+            clean = tuple((n.lower(), v) for n, v in headers if not n.startswith(":"))
+            self._response = Response(status, clean)
+        self._waiters.notify()
+
+    def _on_body(self, chunk: bytes) -> None:
+        if self._closing:  # nobody will read it: keep the server's window open
+            self._crt.update_window(len(chunk))
+            return
+        self._chunks.append(chunk)
+        self._waiters.notify()
+
+    def _on_remote_end(self) -> None:
+        self._remote_ended = True
+        self._waiters.notify()
+
+    def _on_complete(self, exc: BaseException | None) -> None:
+        self._completed = True
+        if exc is not None and self._error is None:
+            error = stream_error(exc, self._endpoint, before_headers=self._response is None)
+            error.__cause__ = exc
+            self._error = error
+            log.debug("stream on connection %d failed: %s", self._conn.id, error_name(exc))
+        self._on_complete_cb(self)
+        self._waiters.notify()
+
+    # -- the response side ------------------------------------------------------------------
+
+    async def response(self) -> Response:
+        """The response status and headers, within ``Timeouts.response_headers``.
+
+        Raises:
+            StreamResetError: the server reset the stream first (``before_headers=True``).
+            ConnectionClosedError: GOAWAY or the connection dropped first.
+            NetworkTimeout: ``phase="response_headers"``.
+        """
+        timeout = self._timeouts.response_headers
+        deadline = self._loop.time() + timeout
+        while True:
+            response = self._response
+            if response is not None:
+                return response
+            if self._error is not None:
+                raise self._error
+            self._check_open()
+            if self._completed:
+                raise ConnectionClosedError(f"{self._endpoint} ended the stream without a response")
+            notified = await self._waiters.wait(deadline)
+            if not notified and self._response is None and self._error is None:
+                raise NetworkTimeout(
+                    "response_headers", timeout, f"no response headers from {self._endpoint}"
+                )
+
+    def __aiter__(self) -> Http2Stream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        """The next response body chunk, within ``Timeouts.read`` of asking for it."""
+        await self.response()
+        timeout = self._timeouts.read
+        deadline: float | None = None
+        while True:
+            if self._chunks:
+                chunk = self._chunks.popleft()
+                self._crt.update_window(len(chunk))
+                return chunk
+            if self._remote_ended:
+                raise StopAsyncIteration
+            if self._error is not None:
+                raise self._error
+            self._check_open()
+            if self._completed:
+                raise ConnectionClosedError(f"{self._endpoint} ended the stream without END_STREAM")
+            if deadline is None:
+                deadline = self._loop.time() + timeout
+            notified = await self._waiters.wait(deadline)
+            if not notified and not (
+                self._chunks or self._remote_ended or self._error or self._completed
+            ):
+                raise NetworkTimeout("read", timeout, f"no response data from {self._endpoint}")
+
+    def _check_open(self) -> None:
+        if self._closing:
+            raise StreamStateError("the stream is closed")
+
+    # -- the request side ------------------------------------------------------------------
+
+    async def _pump(self, body: AsyncIterator[bytes]) -> None:
+        """Pull the body one chunk at a time, each after the previous one was written."""
+        try:
+            async for chunk in body:
+                if chunk:
+                    await self._write(bytes(chunk), end=False)
+            await self._write(None, end=True)
+        except _StreamOver:
+            pass  # the stream is over; the response side reports why
+        except Exception as exc:  # a write deadline passed, or the body iterator raised
+            self._fail(exc)
+        finally:
+            closer = getattr(body, "aclose", None)
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    await closer()
+
+    async def _write(self, data: bytes | None, *, end: bool) -> None:
+        """One awscrt write, within ``Timeouts.write``."""
+        done = self._submit_write(data, end=end)
+        finished, _ = await asyncio.wait({done}, timeout=self._timeouts.write)
+        if not finished:
+            raise NetworkTimeout(
+                "write", self._timeouts.write, f"{self._endpoint} is not accepting request data"
+            )
+        self._inflight = None
+        if done.result() is not None:
+            raise _StreamOver
+        if end:
+            self._local_ended = True
+
+    def _submit_write(
+        self, data: bytes | None, *, end: bool
+    ) -> asyncio.Future[BaseException | None]:
+        done: asyncio.Future[BaseException | None] = self._loop.create_future()
+        try:
+            crt_done = self._crt.write_data(BytesIO(data) if data else None, end)
+        except Exception as exc:  # awscrt refuses at once: the stream has completed
+            raise _StreamOver from exc
+        self._inflight = done
+
+        def settle(exc: BaseException | None) -> None:
+            if not done.done():
+                done.set_result(exc)
+
+        crt_done.add_done_callback(lambda f: post(self._loop, settle, f.exception()))
+        return done
+
+    def _fail(self, error: BaseException) -> None:
+        """The exchange cannot go on: remember why and give the stream up."""
+        if self._error is None:
+            self._error = error
+        self._abandon()
+        self._waiters.notify()
+
+    def _abandon(self) -> bool:
+        """Give up on the stream; True if its connection is closing (so it completes soon)."""
+        if self._completed or self._abandoned:
+            return self._completed
+        self._abandoned = True
+        return self._on_abandon_cb(self)
+
+    # -- closing -----------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Stop the request body, end or abandon the stream, free its slot. Idempotent.
+
+        A stream whose response is complete is finished cleanly (its connection stays in the
+        pool); an unfinished one is abandoned. Never waits longer than ``Timeouts.close``.
+        """
+        if self._closing:
+            await self._closed.wait()
+            return
+        self._closing = True
+        try:
+            await self._close(self._loop.time() + self._timeouts.close)
+        finally:
+            self._chunks.clear()
+            self._closed.set()
+            self._waiters.notify()
+
+    async def _close(self, deadline: float) -> None:
+        writer = self._writer
+        if writer is not None and not writer.done():
+            writer.cancel()
+            await asyncio.wait({writer}, timeout=max(0.0, deadline - self._loop.time()))
+        if writer is not None and writer.done() and not writer.cancelled():
+            writer.exception()  # retrieved: _pump handles its own errors
+        if self._completed:
+            return
+        if self._remote_ended and self._error is None:
+            # The response is complete: at most our END_STREAM is missing. Finish cleanly so the
+            # connection stays in the pool, unless an earlier write is stuck.
+            if not self._local_ended:
+                if self._inflight is not None:
+                    await asyncio.wait(
+                        {self._inflight}, timeout=max(0.0, deadline - self._loop.time())
+                    )
+                if self._inflight is None or self._inflight.done():
+                    with contextlib.suppress(_StreamOver):
+                        self._submit_write(None, end=True)
+            await self._wait_completed(deadline)
+        if not self._completed and self._abandon():
+            await self._wait_completed(deadline)
+
+    async def _wait_completed(self, deadline: float) -> None:
+        while not self._completed and await self._waiters.wait(deadline):
+            pass
+
+    async def __aenter__(self) -> Http2Stream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
