@@ -1,0 +1,77 @@
+"""polly-pipeline: speak a streaming LLM answer while it is still being written.
+
+Layers, top to bottom: cli, pipeline, session, client (``PollyStreamingClient``), transport
+(awscrt HTTP/2), protocol (sans-IO event-stream codec and signing); ``local`` is the embedded
+Polly service. Every error derives from :class:`PollyPipelineError` (see ``errors``).
+"""
+
+from polly_pipeline.client import (
+    PollyStreamingClient,
+    SpeechSynthesisStream,
+    SpeechSynthesisStreamHandler,
+    StreamStats,
+)
+from polly_pipeline.errors import (
+    ConfigurationError,
+    ConnectError,
+    ConnectionClosedError,
+    CredentialsError,
+    HTTPStatusError,
+    NetworkTimeout,
+    ParameterValidationError,
+    PollyPipelineError,
+    ProtocolError,
+    ServiceException,
+    ServiceFailureException,
+    ServiceQuotaExceededException,
+    StreamResetError,
+    StreamStateError,
+    ThrottlingException,
+    TransportError,
+    UnmodeledServiceError,
+    ValidationException,
+)
+from polly_pipeline.protocol.credentials import Credentials
+from polly_pipeline.protocol.events import (
+    AudioEvent,
+    CloseStreamEvent,
+    StreamClosedEvent,
+    TextEvent,
+    UnknownEvent,
+)
+from polly_pipeline.transport import Timeouts
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AudioEvent",
+    "CloseStreamEvent",
+    "ConfigurationError",
+    "ConnectError",
+    "ConnectionClosedError",
+    "Credentials",
+    "CredentialsError",
+    "HTTPStatusError",
+    "NetworkTimeout",
+    "ParameterValidationError",
+    "PollyPipelineError",
+    "PollyStreamingClient",
+    "ProtocolError",
+    "ServiceException",
+    "ServiceFailureException",
+    "ServiceQuotaExceededException",
+    "SpeechSynthesisStream",
+    "SpeechSynthesisStreamHandler",
+    "StreamClosedEvent",
+    "StreamResetError",
+    "StreamStateError",
+    "StreamStats",
+    "TextEvent",
+    "ThrottlingException",
+    "Timeouts",
+    "TransportError",
+    "UnknownEvent",
+    "UnmodeledServiceError",
+    "ValidationException",
+    "__version__",
+]

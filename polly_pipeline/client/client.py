@@ -1,0 +1,301 @@
+"""Client layer: ``PollyStreamingClient``, one request = one duplex speech synthesis stream.
+
+The shape follows ``amazon-polly-streaming`` (and the Transcribe streaming SDK it mirrors):
+create one client per region and call :meth:`PollyStreamingClient.start_speech_synthesis_stream`
+per utterance. :meth:`PollyStreamingClient.open_stream` gives the duplex form that lets speech
+start before all the text exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from polly_pipeline.client.config import (
+    CredentialsProvider,
+    ResolvedEndpoint,
+    credentials_provider,
+    resolve_endpoint,
+)
+from polly_pipeline.client.stream import SpeechSynthesisStream
+from polly_pipeline.errors import ConfigurationError
+from polly_pipeline.protocol.credentials import Credentials
+from polly_pipeline.protocol.events import exception_from_http_error
+from polly_pipeline.protocol.params import MAX_EVENT_TEXT_CHARS, SynthesisParams
+from polly_pipeline.protocol.sigv4 import EventSigner, sign_request
+from polly_pipeline.transport import ConnectionPool, Endpoint, Timeouts, TLSConfig
+
+__all__ = ["PollyStreamingClient", "split_text"]
+
+STREAM_PATH = "/v1/synthesisStream"
+CONTENT_TYPE = "application/vnd.amazon.eventstream"
+#: How much of an HTTP error body is read to build the exception.
+_ERROR_BODY_LIMIT = 64 * 1024
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class PollyStreamingClient:
+    """Amazon Polly bidirectional streaming over HTTP/2 with SigV4.
+
+    Args:
+        region: AWS region; defaults to botocore's (``AWS_REGION``, ``AWS_DEFAULT_REGION``,
+            the profile).
+        pool_size: how many idle HTTP/2 connections are kept warm for reuse.
+        endpoint_url: an ``https://`` URL overriding the endpoint (also read from
+            ``AWS_ENDPOINT_URL_POLLY`` / ``AWS_ENDPOINT_URL``).
+        credentials: fixed credentials; by default botocore's chain is asked anew for each
+            stream (each stream keeps the set it started with).
+        profile: the AWS profile to read region, endpoint and credentials from.
+        ca_file: a PEM bundle of CA certificates to trust (TLS is always verified); defaults
+            to botocore's ``AWS_CA_BUNDLE`` / profile ``ca_bundle``, else the system store.
+        timeouts: deadlines for connecting, response headers, reads, writes and closing.
+        clock: the signing clock (for tests); defaults to the system clock in UTC.
+    """
+
+    def __init__(
+        self,
+        region: str | None = None,
+        pool_size: int = 8,
+        *,
+        endpoint_url: str | None = None,
+        credentials: Credentials | CredentialsProvider | None = None,
+        profile: str | None = None,
+        ca_file: str | None = None,
+        timeouts: Timeouts | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if not isinstance(pool_size, int) or isinstance(pool_size, bool) or pool_size < 0:
+            raise ConfigurationError(f"pool_size must be a whole number >= 0, got {pool_size!r}")
+        self._resolved: ResolvedEndpoint = resolve_endpoint(
+            region=region, endpoint_url=endpoint_url, profile=profile
+        )
+        self._endpoint = Endpoint.from_url(self._resolved.url)
+        if isinstance(credentials, Credentials) or credentials is None:
+            self._credentials = credentials_provider(credentials, profile)
+        else:
+            self._credentials = credentials
+        self._timeouts = timeouts or Timeouts()
+        self._clock = clock or _utcnow
+        self._pool = ConnectionPool(
+            pool_size=pool_size,
+            timeouts=self._timeouts,
+            tls=TLSConfig(ca_file=ca_file or self._resolved.ca_bundle),
+        )
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"PollyStreamingClient(region={self.region!r}, endpoint={self.endpoint_url!r})"
+
+    @property
+    def region(self) -> str:
+        """The AWS region bound to this client."""
+        return self._resolved.region
+
+    @property
+    def endpoint_url(self) -> str:
+        """The endpoint this client streams to."""
+        return self._resolved.url
+
+    @property
+    def pool(self) -> ConnectionPool:
+        """The connection pool (shared by every stream of this client)."""
+        return self._pool
+
+    # -- duplex ---------------------------------------------------------------------------------
+
+    def open_stream(
+        self,
+        *,
+        voice_id: str,
+        engine: str = "generative",
+        language_code: str | None = None,
+        output_format: str = "mp3",
+        sample_rate: str | int | None = None,
+        lexicon_names: Sequence[str] | None = None,
+        use_pool: bool = True,
+    ) -> _OpeningStream:
+        """Open a duplex stream: ``async with client.open_stream(voice_id="Joanna") as s: ...``.
+
+        Also awaitable (``s = await client.open_stream(...)``; then ``await s.aclose()``).
+        Parameters are validated against the Polly model before any network call.
+
+        Raises:
+            ParameterValidationError: naming every bad parameter.
+            CredentialsError, TransportError, ServiceException: from opening the stream.
+        """
+        params = SynthesisParams.create(
+            voice_id=voice_id,
+            engine=engine,
+            language_code=language_code,
+            output_format=output_format,
+            sample_rate=sample_rate,
+            lexicon_names=lexicon_names,
+        )
+        return _OpeningStream(self._open(params, use_pool=use_pool))
+
+    async def _open(self, params: SynthesisParams, *, use_pool: bool) -> SpeechSynthesisStream:
+        if self._closed:
+            raise ConfigurationError("this PollyStreamingClient is closed")
+        credentials = self._credentials()  # frozen for the life of this stream
+        signed = sign_request(
+            method="POST",
+            host=self._endpoint.authority,
+            path=STREAM_PATH,
+            headers=[("content-type", CONTENT_TYPE), *params.to_headers()],
+            credentials=credentials,
+            region=self.region,
+            now=self._clock(),
+        )
+        signer = EventSigner(
+            credentials=credentials,
+            region=self.region,
+            seed_signature=signed.signature,
+            clock=self._clock,
+        )
+        stream = SpeechSynthesisStream(
+            params=params, signer=signer, read_timeout=self._timeouts.read
+        )
+        transport = await self._pool.open_stream(
+            self._endpoint,
+            method="POST",
+            path=STREAM_PATH,
+            headers=signed.headers,
+            body=stream._body(),
+            use_pool=use_pool,
+        )
+        stream._attach(transport)
+        try:
+            response = await transport.response()
+            if response.status != 200:
+                body = bytearray()
+                async for chunk in transport:
+                    body += chunk
+                    if len(body) >= _ERROR_BODY_LIMIT:
+                        break
+                raise exception_from_http_error(response.status, response.headers, bytes(body))
+        except BaseException:
+            await stream.aclose()
+            raise
+        return stream
+
+    # -- one-shot (amazon-polly-streaming compatible) -------------------------------------------
+
+    async def start_speech_synthesis_stream(
+        self,
+        *,
+        text: str,
+        voice_id: str,
+        engine: str = "generative",
+        language_code: str | None = None,
+        output_format: str = "mp3",
+        sample_rate: str | int | None = None,
+        use_pool: bool = True,
+        text_type: str = "text",
+        lexicon_names: Sequence[str] | None = None,
+    ) -> AsyncIterator[bytes]:
+        """Synthesize ``text`` and yield the audio bytes of every AudioEvent, in order.
+
+        Text longer than one event allows is sent as several events cut at whitespace (the
+        service joins them). Audio is yielded as it arrives.
+
+        Raises:
+            ParameterValidationError: before any network call, naming every bad parameter.
+            ServiceException: a subclass per service error, with its fields.
+            TransportError: connection failures, each with its own subclass.
+        """
+        if text_type not in ("text", "ssml"):
+            raise ConfigurationError(f"text_type must be 'text' or 'ssml', got {text_type!r}")
+        if not isinstance(text, str):
+            raise ConfigurationError(f"text must be a string, got {type(text).__name__}")
+        async with self.open_stream(
+            voice_id=voice_id,
+            engine=engine,
+            language_code=language_code,
+            output_format=output_format,
+            sample_rate=sample_rate,
+            lexicon_names=lexicon_names,
+            use_pool=use_pool,
+        ) as stream:
+            sender = asyncio.create_task(_send_all(stream, text, text_type))
+            try:
+                async for chunk in stream.audio():
+                    yield chunk
+                await sender
+            finally:
+                if not sender.done():
+                    sender.cancel()
+                    await asyncio.gather(sender, return_exceptions=True)
+
+    # -- lifetime -------------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close every pooled connection. Idempotent."""
+        self._closed = True
+        await self._pool.aclose()
+
+    async def __aenter__(self) -> PollyStreamingClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+async def _send_all(stream: SpeechSynthesisStream, text: str, text_type: str) -> None:
+    if text_type == "ssml":
+        await stream.send_ssml(text)
+    else:
+        for part in split_text(text):
+            await stream.send_text(part)
+    await stream.end_input()
+
+
+def split_text(text: str, limit: int = MAX_EVENT_TEXT_CHARS) -> list[str]:
+    """Cut text into pieces of at most ``limit`` characters, at whitespace where possible.
+
+    The pieces concatenate back to ``text`` exactly (whitespace is kept, so the service reads
+    words across pieces correctly).
+    """
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = max(text.rfind(" ", 0, limit), text.rfind("\n", 0, limit))
+        cut = cut + 1 if cut > 0 else limit
+        parts.append(text[:cut])
+        text = text[cut:]
+    if text or not parts:
+        parts.append(text)
+    return parts
+
+
+class _OpeningStream:
+    """Awaitable and async context manager around opening a stream."""
+
+    def __init__(self, opening: Any) -> None:
+        self._opening = opening
+        self._stream: SpeechSynthesisStream | None = None
+
+    def __await__(self) -> Generator[Any, None, SpeechSynthesisStream]:
+        return self._opening.__await__()  # type: ignore[no-any-return]
+
+    async def __aenter__(self) -> SpeechSynthesisStream:
+        self._stream = await self._opening
+        return self._stream
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._stream is not None:
+            await self._stream.aclose()
