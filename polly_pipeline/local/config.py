@@ -1,0 +1,196 @@
+"""Local service layer: configuration of the local Polly service (limits, latency, faults).
+
+Defaults match Amazon Polly: a stream is closed after 5 s without an inbound event and after
+10 minutes in all. Tests scale these down. The latency model and fault injection are off by
+default; benchmarks and tests turn them on.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+from polly_pipeline.errors import ConfigurationError
+from polly_pipeline.protocol.credentials import Credentials
+
+__all__ = [
+    "DEFAULT_CREDENTIALS",
+    "DEFAULT_REGION",
+    "Fault",
+    "FaultKind",
+    "FaultPlan",
+    "FaultPoint",
+    "LatencyModel",
+    "LocalServiceConfig",
+]
+
+#: The credentials the local service accepts unless told otherwise. They only ever unlock the
+#: local service on this machine; they are printed on start so clients can be pointed at it.
+DEFAULT_CREDENTIALS = Credentials("AKIDLOCALPOLLY", "local-polly-secret-key")
+DEFAULT_REGION = "us-east-1"
+
+FaultKind = Literal[
+    "reset",  # RST_STREAM
+    "goaway",  # GOAWAY on the connection, then close it
+    "drop",  # abort the TCP connection, no GOAWAY
+    "stall",  # stop answering (keep the connection open)
+    "throttle",  # ThrottlingException
+    "service_failure",  # ServiceFailureException
+]
+FaultPoint = Literal[
+    "before_headers",  # before the response headers (throttle/service_failure: as HTTP errors)
+    "first_event",  # when the first inbound event arrives
+    "mid_stream",  # after `after_audio_events` audio events went out
+    "on_close",  # when the CloseStreamEvent arrives
+]
+
+_KINDS = ("reset", "goaway", "drop", "stall", "throttle", "service_failure")
+_POINTS = ("before_headers", "first_event", "mid_stream", "on_close")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One fault to inject into a stream.
+
+    Attributes:
+        kind: what happens.
+        at: when in the stream it happens.
+        after_audio_events: for ``mid_stream``: how many audio events go out first.
+    """
+
+    kind: FaultKind
+    at: FaultPoint = "mid_stream"
+    after_audio_events: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ConfigurationError(f"unknown fault kind {self.kind!r}; use one of {_KINDS}")
+        if self.at not in _POINTS:
+            raise ConfigurationError(f"unknown fault point {self.at!r}; use one of {_POINTS}")
+        if self.after_audio_events < 0:
+            raise ConfigurationError("after_audio_events must be >= 0")
+
+
+class FaultPlan:
+    """Faults for upcoming streams: queued ones (one per stream, in order) and a random rate.
+
+    Thread-safe; the service asks :meth:`next_fault` once per new stream.
+    """
+
+    def __init__(
+        self, *, rate: float = 0.0, kinds: tuple[Fault, ...] = (), seed: int | None = None
+    ) -> None:
+        if not 0.0 <= rate <= 1.0:
+            raise ConfigurationError(f"fault rate must be between 0 and 1, got {rate}")
+        if rate and not kinds:
+            raise ConfigurationError("a fault rate needs the faults to draw from (kinds=...)")
+        self._queue: deque[Fault | None] = deque()
+        self._rate = rate
+        self._kinds = kinds
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self.injected: list[Fault] = []
+
+    def inject(self, fault: Fault | None, times: int = 1) -> None:
+        """Give the next ``times`` streams this fault (None: a clean stream)."""
+        with self._lock:
+            self._queue.extend([fault] * times)
+
+    def next_fault(self) -> Fault | None:
+        """The fault for a new stream, if any."""
+        with self._lock:
+            if self._queue:
+                fault = self._queue.popleft()
+            elif self._rate and self._random.random() < self._rate:
+                fault = self._random.choice(self._kinds)
+            else:
+                fault = None
+            if fault is not None:
+                self.injected.append(fault)
+            return fault
+
+    @property
+    def pending(self) -> int:
+        """How many queued faults have not been used yet."""
+        with self._lock:
+            return len(self._queue)
+
+
+@dataclass(frozen=True)
+class LatencyModel:
+    """How slow the service is: all zero means as fast as the machine allows.
+
+    Attributes:
+        first_audio: seconds from a synthesis request (boundary, flush or close) to its first
+            audio, on top of synthesis time.
+        real_time_factor: seconds of synthesis per second of audio; audio is released no
+            faster than this (0 releases it as soon as it is made).
+        network_delay: one-way delay added to every outbound event, in seconds.
+    """
+
+    first_audio: float = 0.0
+    real_time_factor: float = 0.0
+    network_delay: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("first_audio", "real_time_factor", "network_delay"):
+            if getattr(self, name) < 0:
+                raise ConfigurationError(f"latency {name} must be >= 0")
+
+    @classmethod
+    def realistic(cls) -> LatencyModel:
+        """Figures of the order seen from a nearby region (for benchmarks and demos)."""
+        return cls(first_audio=0.18, real_time_factor=0.1, network_delay=0.02)
+
+
+@dataclass
+class LocalServiceConfig:
+    """Everything the local Polly service can be told.
+
+    Attributes:
+        host: address to bind; loopback unless you mean to expose it.
+        port: port to bind; 0 picks a free one.
+        credentials: the credentials whose signatures are accepted.
+        region: when set, only requests signed for this region are accepted.
+        inbound_event_timeout: seconds without an inbound event before the stream is closed
+            (quota ``input-stream-inbound-event-timeout``).
+        max_stream_duration: seconds a stream may live (quota ``input-stream-timeout``).
+        max_clock_skew: how far a request's or event's date may be from the service's clock.
+        max_concurrent_streams: the HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS advertised.
+        latency: the latency model.
+        faults: the fault plan.
+        audio_event_bytes: the largest audio payload per AudioEvent.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    credentials: tuple[Credentials, ...] = (DEFAULT_CREDENTIALS,)
+    region: str | None = None
+    inbound_event_timeout: float = 5.0
+    max_stream_duration: float = 600.0
+    max_clock_skew: timedelta = timedelta(minutes=5)
+    max_concurrent_streams: int = 100
+    latency: LatencyModel = field(default_factory=LatencyModel)
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    audio_event_bytes: int = 8 * 1024
+
+    def __post_init__(self) -> None:
+        if self.inbound_event_timeout <= 0 or self.max_stream_duration <= 0:
+            raise ConfigurationError("service timeouts must be > 0 seconds")
+        if self.max_concurrent_streams < 1:
+            raise ConfigurationError("max_concurrent_streams must be >= 1")
+        if not self.credentials:
+            raise ConfigurationError("the local service needs at least one set of credentials")
+        if not 0 <= self.port <= 65535:
+            raise ConfigurationError(f"port must be between 0 and 65535, got {self.port}")
+
+    def lookup_credentials(self, access_key: str) -> Credentials | None:
+        """The configured credentials with this access key id, if any."""
+        for creds in self.credentials:
+            if creds.access_key == access_key:
+                return creds
+        return None

@@ -1,0 +1,411 @@
+"""Local service layer: the ``StartSpeechSynthesisStream`` operation, with the service's semantics.
+
+One :class:`SynthesisSession` per HTTP/2 stream runs three cooperating tasks:
+
+- the reader parses inbound frames with botocore's independent event-stream parser (so codec bugs
+  in our own encoder cannot hide behind a shared implementation), verifies every event's
+  signature against the chain, and buffers text; it enforces the inbound-event timeout and the
+  stream-duration limit;
+- the synthesizer speaks buffered text at sentence boundaries, on ``Force`` flush and on close,
+  through the offline voice, and encodes it with one encoder for the whole stream;
+- the writer sends audio events in order, applying the latency model.
+
+Service errors go out as in-stream exception frames; faults are injected where the plan says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from xml.etree import ElementTree
+
+import botocore.eventstream
+
+from polly_pipeline.errors import (
+    ServiceException,
+    ServiceFailureException,
+    ServiceQuotaExceededException,
+    SignatureError,
+    ThrottlingException,
+    ThrottlingReason,
+    TransportError,
+    ValidationException,
+    ValidationExceptionField,
+)
+from polly_pipeline.local.audio import StreamEncoder, resample
+from polly_pipeline.local.config import Fault, LocalServiceConfig
+from polly_pipeline.local.server import Request, RequestBody, Responder
+from polly_pipeline.local.voice import get_offline_voice
+from polly_pipeline.local.voices import VoiceInfo
+from polly_pipeline.protocol.events import (
+    AudioEvent,
+    CloseStreamEvent,
+    StreamClosedEvent,
+    TextEvent,
+    decode_input_event,
+    encode_exception,
+    encode_output_event,
+)
+from polly_pipeline.protocol.eventstream import Header, Message
+from polly_pipeline.protocol.params import MAX_EVENT_TEXT_CHARS, SynthesisParams
+from polly_pipeline.protocol.sigv4 import EventVerifier, VerifiedRequest
+
+__all__ = ["StreamRecord", "SynthesisSession"]
+
+log = logging.getLogger("polly_pipeline.local")
+
+#: A sentence ends at . ! ? or … (with closing quotes or brackets) followed by whitespace.
+_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*\s+")
+_TAG = re.compile(r"<[^>]*>")
+
+
+@dataclass
+class StreamRecord:
+    """What one stream received and did; kept by the service for inspection (tests, demos)."""
+
+    request_id: str
+    params: SynthesisParams
+    texts: list[str] = field(default_factory=list)
+    flushes: int = 0
+    keep_alives: int = 0
+    request_characters: int = 0
+    audio_bytes: int = 0
+    audio_seconds: float = 0.0
+    fault: Fault | None = None
+    outcome: str = "open"
+    started: float = field(default_factory=time.monotonic)
+
+
+def billable_characters(event: TextEvent) -> int:
+    """Characters billed for one event: text content (SSML tags are free), none for whitespace."""
+    text = _TAG.sub("", event.text) if event.text_type == "ssml" else event.text
+    return len(text) if text.strip() else 0
+
+
+class _Stop(Exception):
+    """Ends the session quietly (fault injected, or the client went away)."""
+
+
+class SynthesisSession:
+    """Serves one StartSpeechSynthesisStream exchange once its headers were accepted."""
+
+    def __init__(
+        self,
+        *,
+        request: Request,
+        body: RequestBody,
+        responder: Responder,
+        config: LocalServiceConfig,
+        verified: VerifiedRequest,
+        params: SynthesisParams,
+        voice: VoiceInfo,
+        fault: Fault | None,
+        record: StreamRecord,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._body = body
+        self._responder = responder
+        self._config = config
+        self._params = params
+        self._voice = voice
+        self._fault = fault
+        self.record = record
+        self._verifier = EventVerifier(
+            credentials=verified.credentials,
+            region=verified.region,
+            seed_signature=verified.signature,
+            clock=clock,
+            max_skew=config.max_clock_skew,
+        )
+        self._rate = params.effective_sample_rate
+        self._encoder = StreamEncoder(params.output_format, self._rate)  # type: ignore[arg-type]
+        self._buffer = ""
+        self._jobs: asyncio.Queue[tuple[str, bool] | None] = asyncio.Queue()
+        self._out: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+        self._audio_events = 0
+        self._audio_released_at = 0.0
+        self._first_job = True
+
+    # -- orchestration --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run reader, synthesizer and writer until the stream ends one way or another."""
+        tasks = [
+            asyncio.create_task(self._read(), name="polly-local-reader"),
+            asyncio.create_task(self._synthesize(), name="polly-local-synth"),
+            asyncio.create_task(self._write(), name="polly-local-writer"),
+        ]
+        error: ServiceException | None = None
+        try:
+            async with asyncio.timeout(self._config.max_stream_duration):
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            failed = [t.exception() for t in done if not t.cancelled() and t.exception()]
+            if failed:
+                raise failed[0]  # type: ignore[misc]
+            self.record.outcome = "completed"
+        except TimeoutError:
+            self.record.outcome = "input-stream-timeout"
+            error = ServiceQuotaExceededException(
+                f"the stream exceeded the maximum duration of "
+                f"{self._config.max_stream_duration:g} seconds",
+                quota_code="input-stream-timeout",
+                service_code="polly",
+            )
+        except ServiceException as exc:
+            if not self.record.outcome.startswith("fault:"):
+                self.record.outcome = exc.error_code
+            error = exc
+        except (_Stop, TransportError):
+            # a fault ended it, or the client went away: nothing more can be said on this stream
+            if not self.record.outcome.startswith("fault:"):
+                self.record.outcome = "client-gone"
+        finally:
+            # stop every task before writing anything else, so frames never interleave
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if error is not None:
+            await self._send_exception(error)
+
+    async def _send_exception(self, exc: ServiceException) -> None:
+        with contextlib.suppress(Exception):
+            await self._responder.send_data(encode_exception(exc))
+            await self._responder.end()
+
+    async def _maybe_fault(self, point: str) -> None:
+        fault = self._fault
+        if fault is None or fault.at != point:
+            return
+        self._fault = None
+        self.record.outcome = f"fault:{fault.kind}@{point}"
+        await apply_fault(fault, self._responder)
+
+    # -- reader ---------------------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        parser = botocore.eventstream.EventStreamBuffer()
+        chunks = self._body.__aiter__()
+        saw_first = False
+        closed = False  # CloseStreamEvent received: only the terminal signed frame may follow
+        ended = False  # the terminal (empty) signed frame received
+        while True:
+            timeout = None if closed else self._config.inbound_event_timeout
+            try:
+                async with asyncio.timeout(timeout):
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise ServiceQuotaExceededException(
+                    f"no input event arrived for {self._config.inbound_event_timeout:g} seconds; "
+                    "send text (or whitespace to keep the stream open)",
+                    quota_code="input-stream-inbound-event-timeout",
+                    service_code="polly",
+                ) from None
+            try:
+                parser.add_data(chunk)
+                messages = list(parser)
+            except Exception as exc:  # botocore raises ParserError, KeyError, struct.error...
+                raise _invalid(f"malformed event-stream frame: {exc}") from None
+            for outer in messages:
+                if ended:
+                    raise _invalid("data after the end of the signed event stream")
+                payload = self._verify(outer)
+                if not payload:
+                    ended = True
+                    continue
+                if closed:
+                    raise _invalid("an event arrived after the CloseStreamEvent")
+                event = self._parse_inner(payload)
+                if not saw_first:
+                    saw_first = True
+                    await self._maybe_fault("first_event")
+                if isinstance(event, CloseStreamEvent):
+                    await self._maybe_fault("on_close")
+                    self._schedule(self._buffer, ssml=False)
+                    self._buffer = ""
+                    await self._jobs.put(None)
+                    closed = True
+                    continue
+                self._on_text(event)
+        if not closed:
+            raise _invalid("the input ended without a CloseStreamEvent")
+
+    def _verify(self, outer: Any) -> bytes:
+        headers = outer.headers
+        typed: list[Header] = []
+        for name, value in headers.items():
+            if name == ":date" and isinstance(value, int):
+                typed.append(Header.timestamp(name, datetime.fromtimestamp(value / 1000, UTC)))
+            elif isinstance(value, bytes):
+                typed.append(Header.bytes(name, value))
+            elif isinstance(value, str):
+                typed.append(Header.string(name, value))
+        try:
+            return self._verifier.verify(Message(tuple(typed), bytes(outer.payload)))
+        except SignatureError as exc:
+            raise _invalid(f"event signature rejected: {exc}") from None
+
+    def _parse_inner(self, payload: bytes) -> TextEvent | CloseStreamEvent:
+        parser = botocore.eventstream.EventStreamBuffer()
+        try:
+            parser.add_data(payload)
+            inner = list(parser)
+        except Exception as exc:
+            raise _invalid(f"malformed inner event frame: {exc}") from None
+        if len(inner) != 1:
+            raise _invalid(f"a signed frame must carry exactly one event, got {len(inner)}")
+        msg = inner[0]
+        typed = tuple(Header.string(k, v) for k, v in msg.headers.items() if isinstance(v, str))
+        return decode_input_event(Message(typed, bytes(msg.payload)))
+
+    def _on_text(self, event: TextEvent) -> None:
+        if len(event.text) > MAX_EVENT_TEXT_CHARS:
+            raise ValidationException(
+                f"TextEvent text has {len(event.text)} characters; the limit is "
+                f"{MAX_EVENT_TEXT_CHARS}",
+                reason="fieldValidationFailed",
+                fields=[ValidationExceptionField("Text", "too long")],
+            )
+        billed = billable_characters(event)
+        self.record.request_characters += billed
+        if billed == 0 and not event.flush:
+            self.record.keep_alives += 1
+        else:
+            self.record.texts.append(event.text)
+        if event.flush:
+            self.record.flushes += 1
+        if event.text_type == "ssml":
+            _check_ssml(event.text)
+            self._schedule(self._buffer, ssml=False)
+            self._buffer = ""
+            self._schedule(event.text, ssml=True)
+            return
+        self._buffer += event.text
+        if event.flush:
+            self._schedule(self._buffer, ssml=False)
+            self._buffer = ""
+            return
+        ends = [m.end() for m in _BOUNDARY.finditer(self._buffer)]
+        if ends:
+            self._schedule(self._buffer[: ends[-1]], ssml=False)
+            self._buffer = self._buffer[ends[-1] :]
+
+    def _schedule(self, text: str, *, ssml: bool) -> None:
+        if text.strip():
+            self._jobs.put_nowait((text, ssml))
+
+    # -- synthesizer ----------------------------------------------------------------------------
+
+    async def _synthesize(self) -> None:
+        voice = get_offline_voice()
+        latency = self._config.latency
+        while True:
+            job = await self._jobs.get()
+            if job is None:
+                break
+            text, ssml = job
+            started = time.monotonic()
+            pcm = await asyncio.to_thread(voice.synthesize, text, voice=self._voice, ssml=ssml)
+            if voice.native_sample_rate != self._rate:
+                pcm = resample(pcm, voice.native_sample_rate, self._rate)
+            seconds = len(pcm) / 2 / self._rate
+            self.record.audio_seconds += seconds
+            data = self._encoder.encode(pcm)
+            # release no earlier than the model's first-audio latency, then at the model's pace
+            release = max(started + latency.first_audio, self._audio_released_at)
+            self._audio_released_at = release + seconds * latency.real_time_factor
+            self._emit(data, release, self._audio_released_at)
+        self._emit(self._encoder.flush(), self._audio_released_at, self._audio_released_at)
+        await self._out.put(None)
+
+    def _emit(self, data: bytes, start: float, end: float) -> None:
+        size = self._config.audio_event_bytes
+        pieces = [data[i : i + size] for i in range(0, len(data), size)]
+        for n, piece in enumerate(pieces):
+            at = start + (end - start) * n / len(pieces)
+            self._out.put_nowait((at, piece))
+
+    # -- writer ---------------------------------------------------------------------------------
+
+    async def _write(self) -> None:
+        delay = self._config.latency.network_delay
+        while True:
+            item = await self._out.get()
+            if item is None:
+                break
+            at, piece = item
+            wait = at + delay - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await self._responder.send_data(encode_output_event(AudioEvent(piece)))
+            self._audio_events += 1
+            self.record.audio_bytes += len(piece)
+            fault = self._fault
+            if (
+                fault
+                and fault.at == "mid_stream"
+                and self._audio_events >= fault.after_audio_events
+            ):
+                await self._maybe_fault("mid_stream")
+        if delay:
+            await asyncio.sleep(delay)
+        closed = StreamClosedEvent(self.record.request_characters)
+        await self._responder.send_data(encode_output_event(closed))
+        await self._responder.end()
+
+
+def _invalid(message: str) -> ValidationException:
+    return ValidationException(message, reason="invalidInboundEvent")
+
+
+def _check_ssml(text: str) -> None:
+    """An SSML event must hold one whole, well-formed <speak> document."""
+    try:
+        root = ElementTree.fromstring(text)
+    except ElementTree.ParseError as exc:
+        raise ValidationException(
+            f"invalid SSML request: {exc}",
+            reason="fieldValidationFailed",
+            fields=[ValidationExceptionField("Text", "SSML must be one well-formed document")],
+        ) from None
+    if root.tag != "speak":
+        raise ValidationException(
+            "invalid SSML request: the root element must be <speak>",
+            reason="fieldValidationFailed",
+            fields=[ValidationExceptionField("Text", "root element must be <speak>")],
+        )
+
+
+async def apply_fault(fault: Fault, responder: Responder) -> None:
+    """Carry out one fault on a stream; returns only by raising :class:`_Stop`."""
+    log.info("injecting fault %s at %s", fault.kind, fault.at)
+    if fault.kind == "reset":
+        responder.reset()
+    elif fault.kind == "goaway":
+        responder.connection.goaway()
+    elif fault.kind == "drop":
+        responder.connection.drop()
+    elif fault.kind == "stall":
+        await responder.wait_closed()  # silent until the client gives up on the stream
+    elif fault.kind == "throttle":
+        raise ThrottlingException(
+            "Rate exceeded",
+            throttling_reasons=[ThrottlingReason("RequestRateExceeded", "polly")],
+        )
+    elif fault.kind == "service_failure":
+        raise ServiceFailureException("an internal error occurred (injected fault)")
+    raise _Stop
+
+
+def new_request_id() -> str:
+    """A request id in the service's format."""
+    return str(uuid.uuid4())

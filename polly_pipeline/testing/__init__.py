@@ -1,0 +1,1 @@
+"""Test helpers for polly-pipeline users and plugin authors (a local-service fixture)."""

@@ -1,0 +1,42 @@
+"""Pytest fixtures (registered as a pytest plugin when polly-pipeline is installed).
+
+- ``local_polly_config``: the :class:`LocalServiceConfig` used by ``local_polly``; override it
+  in your own ``conftest.py`` to scale limits down or inject faults.
+- ``local_polly``: a started local Polly service on an ephemeral loopback port, running on its
+  own thread, so it serves sync and async tests (any event loop) alike.
+
+Imports are lazy: loading the plugin costs nothing for test suites that do not use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from polly_pipeline.local.config import LocalServiceConfig
+    from polly_pipeline.local.service import LocalPollyService
+
+__all__ = ["local_polly", "local_polly_config"]
+
+
+@pytest.fixture
+def local_polly_config() -> LocalServiceConfig:
+    """Configuration of the ``local_polly`` service (override to change limits or faults)."""
+    from polly_pipeline.local.config import LocalServiceConfig  # noqa: PLC0415
+
+    return LocalServiceConfig()
+
+
+@pytest.fixture
+def local_polly(
+    local_polly_config: LocalServiceConfig, tmp_path: Path
+) -> Iterator[LocalPollyService]:
+    """A running local Polly service; point clients at ``local_polly.client()``."""
+    from polly_pipeline.local.background import BackgroundService  # noqa: PLC0415
+
+    with BackgroundService(local_polly_config, ca_file=tmp_path / "polly-local-ca.pem") as svc:
+        yield svc
