@@ -53,7 +53,8 @@ async def backend_client(args: argparse.Namespace) -> AsyncIterator[PollyStreami
             profile=args.profile,
             ca_file=str(args.ca_file) if args.ca_file else None,
         )
-        _notice(f"Using Amazon Polly at {client.endpoint_url} ({client.region}).")
+        where = "the Polly endpoint" if client.endpoint_overridden else "Amazon Polly at"
+        _notice(f"Using {where} {client.endpoint_url} ({client.region}).")
         async with client:
             yield client
         return

@@ -103,6 +103,11 @@ class PollyStreamingClient:
         return self._resolved.url
 
     @property
+    def endpoint_overridden(self) -> bool:
+        """True when the endpoint is not Amazon's default for the region."""
+        return self._resolved.overridden
+
+    @property
     def pool(self) -> ConnectionPool:
         """The connection pool (shared by every stream of this client)."""
         return self._pool

@@ -196,6 +196,7 @@ class SynthesisSession:
         saw_first = False
         closed = False  # CloseStreamEvent received: only the terminal signed frame may follow
         ended = False  # the terminal (empty) signed frame received
+        finishing = False  # the synthesizer was told the input is complete
         while True:
             timeout = None if closed else self._config.inbound_event_timeout
             try:
@@ -232,10 +233,14 @@ class SynthesisSession:
                     await self._maybe_fault("on_close")
                     self._schedule(self._buffer, ssml=False)
                     self._buffer = ""
-                    await self._jobs.put(None)
                     closed = True
                     continue
                 self._on_text(event)
+            if closed and not finishing:
+                # only once the whole chunk checked out: a bad frame after the close must
+                # fail the stream, not race the StreamClosedEvent out
+                finishing = True
+                await self._jobs.put(None)
         if not closed:
             raise _invalid("the input ended without a CloseStreamEvent")
 

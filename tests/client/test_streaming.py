@@ -204,7 +204,8 @@ async def test_many_streams_share_warm_connections(
 ) -> None:
     for _ in range(3):
         await collect(polly, "One.", output_format="pcm")
-    assert local_polly.server.connections_total == 1
+    # the pool's own count: the server's also includes TLS diagnosis probes on slow starts
+    assert polly.pool.stats().connections_created == 1
     results = await asyncio.gather(
         *(collect(polly, f"Stream {i}.", output_format="pcm") for i in range(5))
     )

@@ -127,7 +127,7 @@ async def test_more_streams_than_one_connection_allows(tmp_path: object) -> None
     ):
         results = await asyncio.wait_for(asyncio.gather(*(speak(client) for _ in range(3))), 20)
         assert all(isinstance(r[-1], StreamClosedEvent) for r in results)
-        assert service.server.connections_total == 3
+        assert client.pool.stats().connections_created == 3
 
 
 async def test_random_faults_at_a_low_rate_lose_no_completed_stream() -> None:
