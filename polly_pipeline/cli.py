@@ -94,7 +94,8 @@ def _cmd_local(args: argparse.Namespace) -> int:
             print("Point a client at it, e.g. from another shell:")
             print(
                 f"  export AWS_ENDPOINT_URL_POLLY={url} AWS_CA_BUNDLE={service.ca_file} "
-                f"AWS_REGION={service.region} AWS_ACCESS_KEY_ID={creds.access_key} "
+                f"AWS_REGION={service.region} AWS_DEFAULT_REGION={service.region} "
+                f"AWS_ACCESS_KEY_ID={creds.access_key} "
                 f"AWS_SECRET_ACCESS_KEY={creds.secret_key}"
             )
             print("Press Ctrl-C to stop.", flush=True)

@@ -88,10 +88,10 @@ async def run_speak(args: argparse.Namespace, text: str) -> int:
     )
     output: Path = args.output or Path(f"speech.{_EXTENSIONS[params.output_format]}")
     _check_output(output)
-    started = time.monotonic()
     first_audio: float | None = None
     written = 0
     async with backend_client(args) as client:
+        started = time.monotonic()  # from the request: backend start-up is not speech latency
         stream = await client.open_stream(
             voice_id=params.voice_id,
             output_format=params.output_format,
