@@ -9,6 +9,7 @@ lower libraries (awscrt, botocore, openai) are translated at the layer boundary 
     │   └── ParameterValidationError   synthesis parameters rejected before any network call
     ├── CredentialsError               no usable AWS credentials
     ├── StreamStateError               a call the stream's state does not allow (send after close)
+    ├── SessionError                   a speech session gave up after its retries
     ├── ProtocolError                  bytes on the wire that break the event-stream protocol
     │   ├── TruncatedFrameError        input ended inside a frame
     │   ├── CorruptFrameError          CRC mismatch, bad lengths, unknown header type
@@ -20,6 +21,7 @@ lower libraries (awscrt, botocore, openai) are translated at the layer boundary 
     │   ├── StreamResetError           the peer reset the HTTP/2 stream (before or after headers)
     │   ├── ConnectionClosedError      GOAWAY, or the connection dropped under an open stream
     │   └── HTTPStatusError            a non-2xx answer that carries no modelled service error
+    ├── LLMError                       the language model's API failed (connection, status, cut)
     └── ServiceException               an error the Polly service reported (HTTP or in-stream)
         ├── ValidationException
         ├── ServiceQuotaExceededException
@@ -46,6 +48,7 @@ __all__ = [
     "CredentialsError",
     "FieldProblem",
     "HTTPStatusError",
+    "LLMError",
     "NetworkTimeout",
     "OversizedFrameError",
     "ParameterValidationError",
@@ -54,6 +57,7 @@ __all__ = [
     "ServiceException",
     "ServiceFailureException",
     "ServiceQuotaExceededException",
+    "SessionError",
     "SignatureError",
     "StreamResetError",
     "StreamStateError",
@@ -107,6 +111,18 @@ class CredentialsError(PollyPipelineError):
 
 class StreamStateError(PollyPipelineError, RuntimeError):
     """The call is not allowed in the stream's current state (e.g. sending after closing)."""
+
+
+class SessionError(PollyPipelineError):
+    """A speech session could not deliver a turn after its bounded retries.
+
+    Attributes:
+        attempts: how many streams were tried for the turn.
+    """
+
+    def __init__(self, message: str, *, attempts: int) -> None:
+        self.attempts = attempts
+        super().__init__(message)
 
 
 # --- protocol ----------------------------------------------------------------------------
@@ -376,3 +392,20 @@ SERVICE_EXCEPTIONS: Mapping[str, type[ServiceException]] = {
         ThrottlingException,
     )
 }
+
+
+# --- language models ---------------------------------------------------------------------
+
+
+class LLMError(PollyPipelineError):
+    """The language model's API failed: no connection, an HTTP error, or a stream cut short.
+
+    Attributes:
+        status: the HTTP status the API answered with, if any.
+        chars_received: characters of answer text delivered before the failure.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, chars_received: int = 0) -> None:
+        self.status = status
+        self.chars_received = chars_received
+        super().__init__(message)

@@ -144,8 +144,12 @@ class SpeechSynthesisStream:
         await self.send(TextEvent("", "text", True))
 
     async def keep_alive(self) -> None:
-        """Send a whitespace event that keeps an idle stream open and bills nothing audible."""
-        await self.send(TextEvent(" ", "text", False))
+        """Send an empty TextEvent: it keeps an idle stream open and cannot change the text.
+
+        (A space would also keep the stream open, but sent between two halves of a word it
+        would split the word.)
+        """
+        await self.send(TextEvent("", "text", False))
 
     async def send(self, event: TextEvent, *, text_type: TextType | None = None) -> None:
         """Queue one TextEvent; waits while the connection is behind (backpressure).

@@ -74,6 +74,8 @@ class StreamRecord:
     request_id: str
     params: SynthesisParams
     texts: list[str] = field(default_factory=list)
+    #: texts whose audio was entirely written to the wire, in order
+    spoken: list[str] = field(default_factory=list)
     flushes: int = 0
     keep_alives: int = 0
     request_characters: int = 0
@@ -129,7 +131,7 @@ class SynthesisSession:
         self._encoder = StreamEncoder(params.output_format, self._rate)  # type: ignore[arg-type]
         self._buffer = ""
         self._jobs: asyncio.Queue[tuple[str, bool] | None] = asyncio.Queue()
-        self._out: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+        self._out: asyncio.Queue[tuple[float, bytes, str | None] | None] = asyncio.Queue()
         self._audio_events = 0
         self._audio_released_at = 0.0
         self._first_job = True
@@ -328,16 +330,17 @@ class SynthesisSession:
             # release no earlier than the model's first-audio latency, then at the model's pace
             release = max(started + latency.first_audio, self._audio_released_at)
             self._audio_released_at = release + seconds * latency.real_time_factor
-            self._emit(data, release, self._audio_released_at)
-        self._emit(self._encoder.flush(), self._audio_released_at, self._audio_released_at)
+            self._emit(data, release, self._audio_released_at, text)
+        self._emit(self._encoder.flush(), self._audio_released_at, self._audio_released_at, None)
         await self._out.put(None)
 
-    def _emit(self, data: bytes, start: float, end: float) -> None:
+    def _emit(self, data: bytes, start: float, end: float, text: str | None) -> None:
         size = self._config.audio_event_bytes
-        pieces = [data[i : i + size] for i in range(0, len(data), size)]
+        pieces = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
         for n, piece in enumerate(pieces):
             at = start + (end - start) * n / len(pieces)
-            self._out.put_nowait((at, piece))
+            last = n == len(pieces) - 1
+            self._out.put_nowait((at, piece, text if last else None))
 
     # -- writer ---------------------------------------------------------------------------------
 
@@ -347,13 +350,16 @@ class SynthesisSession:
             item = await self._out.get()
             if item is None:
                 break
-            at, piece = item
+            at, piece, finished_text = item
             wait = at + delay - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-            await self._responder.send_data(encode_output_event(AudioEvent(piece)))
-            self._audio_events += 1
-            self.record.audio_bytes += len(piece)
+            if piece:
+                await self._responder.send_data(encode_output_event(AudioEvent(piece)))
+                self._audio_events += 1
+                self.record.audio_bytes += len(piece)
+            if finished_text is not None:
+                self.record.spoken.append(finished_text)
             fault = self._fault
             if (
                 fault

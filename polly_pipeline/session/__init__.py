@@ -1,0 +1,1 @@
+"""Session layer: one persistent speech stream per conversation."""

@@ -1,0 +1,135 @@
+"""Session layer: what a session reports (events, turn metrics, barge-in) and its retry policy."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from polly_pipeline.errors import ConfigurationError
+
+__all__ = [
+    "InterruptReport",
+    "RetryPolicy",
+    "SessionEvent",
+    "StreamOpened",
+    "StreamRetry",
+    "StreamRollover",
+    "TurnCompleted",
+    "TurnMetrics",
+]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff with full jitter.
+
+    Attributes:
+        max_attempts: streams tried for one turn before it fails (the first try included).
+        base_delay: the first backoff, in seconds.
+        max_delay: the cap on any one backoff.
+        jitter: spread each delay uniformly over [0, delay] (AWS "full jitter").
+    """
+
+    max_attempts: int = 5
+    base_delay: float = 0.2
+    max_delay: float = 3.0
+    jitter: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigurationError("RetryPolicy.max_attempts must be >= 1")
+        if self.base_delay < 0 or self.max_delay < 0:
+            raise ConfigurationError("RetryPolicy delays must be >= 0")
+
+    def delay(self, retry: int, rng: random.Random | None = None) -> float:
+        """The wait before retry number ``retry`` (1 for the first retry)."""
+        delay = min(self.max_delay, self.base_delay * 2 ** (retry - 1))
+        return (rng or random).uniform(0, delay) if self.jitter else delay
+
+
+@dataclass
+class TurnMetrics:
+    """What one turn cost and how it went.
+
+    Attributes:
+        turn_id: the turn's number in the session.
+        time_to_first_audio: seconds from the first text sent to the first audio received.
+        characters_sent: characters of the turn's text (each segment counted once).
+        characters_resent: characters sent again on a new stream after a failure.
+        characters_billed: RequestCharacters reported by the service, summed over the
+            streams that completed (a failed stream reports none).
+        audio_seconds: seconds of audio delivered.
+        retries: streams that failed and were retried.
+        rollovers: planned moves to a fresh stream (age limit).
+        streams: streams used by the turn.
+        interrupted: True when the turn was cut short by ``interrupt()``.
+    """
+
+    turn_id: int
+    time_to_first_audio: float | None = None
+    characters_sent: int = 0
+    characters_resent: int = 0
+    characters_billed: int = 0
+    audio_seconds: float = 0.0
+    retries: int = 0
+    rollovers: int = 0
+    streams: int = 0
+    interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class InterruptReport:
+    """What barge-in cut: how much was sent and, roughly, how much the listener heard.
+
+    ``seconds_heard`` assumes playback started with the first audio chunk and ran in real
+    time; ``characters_heard`` converts it with the speaking rate measured so far.
+    """
+
+    turn_id: int
+    characters_sent: int
+    text_sent: str
+    audio_seconds_delivered: float
+    seconds_heard: float
+    characters_heard: int
+
+    @property
+    def text_heard(self) -> str:
+        """The start of the sent text that was (roughly) heard."""
+        return self.text_sent[: self.characters_heard]
+
+
+@dataclass(frozen=True)
+class StreamOpened:
+    """A new Polly stream was opened (``purpose``: "turn", "spare", "rollover", "retry")."""
+
+    stream_number: int
+    purpose: str
+
+
+@dataclass(frozen=True)
+class StreamRetry:
+    """A stream failed mid-turn; the turn resumes on a new stream after ``delay`` seconds."""
+
+    turn_id: int
+    attempt: int
+    delay: float
+    error: str
+    resume_segment: int
+
+
+@dataclass(frozen=True)
+class StreamRollover:
+    """The turn moved to a fresh stream before the service's duration limit."""
+
+    turn_id: int
+    next_segment: int
+
+
+@dataclass(frozen=True)
+class TurnCompleted:
+    """A turn's audio was all delivered (or it was interrupted)."""
+
+    metrics: TurnMetrics = field(repr=True)
+
+
+SessionEvent = StreamOpened | StreamRetry | StreamRollover | TurnCompleted
