@@ -24,6 +24,7 @@ from polly_pipeline.errors import (
     ServiceException,
     ServiceFailureException,
     ServiceQuotaExceededException,
+    SessionError,
     StreamResetError,
     StreamStateError,
     ThrottlingException,
@@ -39,12 +40,23 @@ from polly_pipeline.protocol.events import (
     TextEvent,
     UnknownEvent,
 )
+from polly_pipeline.session import (
+    AudioChunk,
+    AudioFormat,
+    InterruptReport,
+    RetryPolicy,
+    SpeechSession,
+    Turn,
+    TurnMetrics,
+)
 from polly_pipeline.transport import Timeouts
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AudioChunk",
     "AudioEvent",
+    "AudioFormat",
     "CloseStreamEvent",
     "ConfigurationError",
     "ConnectError",
@@ -52,14 +64,18 @@ __all__ = [
     "Credentials",
     "CredentialsError",
     "HTTPStatusError",
+    "InterruptReport",
     "NetworkTimeout",
     "ParameterValidationError",
     "PollyPipelineError",
     "PollyStreamingClient",
     "ProtocolError",
+    "RetryPolicy",
     "ServiceException",
     "ServiceFailureException",
     "ServiceQuotaExceededException",
+    "SessionError",
+    "SpeechSession",
     "SpeechSynthesisStream",
     "SpeechSynthesisStreamHandler",
     "StreamClosedEvent",
@@ -70,6 +86,8 @@ __all__ = [
     "ThrottlingException",
     "Timeouts",
     "TransportError",
+    "Turn",
+    "TurnMetrics",
     "UnknownEvent",
     "UnmodeledServiceError",
     "ValidationException",
