@@ -237,12 +237,24 @@ class SpeechSynthesisStream:
                     elif isinstance(event, StreamClosedEvent):
                         self.stats.request_characters = event.request_characters
                         self._finished = True
+                        await self._read_to_end(chunks)
                     yield event
         except (PollyPipelineError, asyncio.CancelledError) as exc:
             self._fail(exc)
             raise
         finally:
             self._output_due = False
+
+    async def _read_to_end(self, chunks: AsyncIterator[bytes]) -> None:
+        """After StreamClosedEvent, take the response's END_STREAM (bounded).
+
+        A stream whose response is complete goes back to the pool with its warm connection;
+        one closed before the end would cost the connection.
+        """
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self._read_timeout or 1.0):
+                async for _ in chunks:
+                    pass
 
     async def _next_chunk(self, chunks: AsyncIterator[bytes]) -> bytes | None:
         """The next response chunk; with a deadline while output is due."""

@@ -20,6 +20,7 @@ from polly_pipeline.protocol.credentials import Credentials
 __all__ = [
     "DEFAULT_CREDENTIALS",
     "DEFAULT_REGION",
+    "DemoLLMConfig",
     "Fault",
     "FaultKind",
     "FaultPlan",
@@ -147,6 +148,31 @@ class LatencyModel:
         return cls(first_audio=0.18, real_time_factor=0.1, network_delay=0.02)
 
 
+@dataclass(frozen=True)
+class DemoLLMConfig:
+    """How the offline demo LLM (``POST /v1/chat/completions``) paces its canned answers.
+
+    Attributes:
+        first_token_delay: seconds from the request to the first token.
+        tokens_per_second: the token rate after the first; 0 sends them as fast as possible.
+        seed: how answers are cut into tokens (same seed, same tokens).
+        fail_after_tokens: for tests: drop the connection after this many content tokens.
+    """
+
+    first_token_delay: float = 0.4
+    tokens_per_second: float = 40.0
+    seed: int = 0
+    fail_after_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.first_token_delay < 0 or self.tokens_per_second < 0:
+            raise ConfigurationError(
+                "demo LLM first_token_delay and tokens_per_second must be >= 0"
+            )
+        if self.fail_after_tokens is not None and self.fail_after_tokens < 0:
+            raise ConfigurationError("demo LLM fail_after_tokens must be >= 0 (or None)")
+
+
 @dataclass
 class LocalServiceConfig:
     """Everything the local Polly service can be told.
@@ -164,6 +190,7 @@ class LocalServiceConfig:
         latency: the latency model.
         faults: the fault plan.
         audio_event_bytes: the largest audio payload per AudioEvent.
+        demo_llm: pacing of the offline demo LLM endpoint.
     """
 
     host: str = "127.0.0.1"
@@ -177,6 +204,7 @@ class LocalServiceConfig:
     latency: LatencyModel = field(default_factory=LatencyModel)
     faults: FaultPlan = field(default_factory=FaultPlan)
     audio_event_bytes: int = 8 * 1024
+    demo_llm: DemoLLMConfig = field(default_factory=DemoLLMConfig)
 
     def __post_init__(self) -> None:
         if self.inbound_event_timeout <= 0 or self.max_stream_duration <= 0:

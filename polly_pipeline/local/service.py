@@ -5,9 +5,11 @@ a real HTTP/2 + HTTP/1.1 server over TLS on loopback, and serves:
 
 - ``POST /v1/synthesisStream``: StartSpeechSynthesisStream (HTTP/2 only);
 - ``POST /v1/speech``: SynthesizeSpeech, so botocore's ordinary Polly client works;
-- ``GET /v1/voices``: DescribeVoices.
+- ``GET /v1/voices``: DescribeVoices;
+- ``POST /v1/chat/completions`` and ``GET /v1/models``: the offline demo LLM (OpenAI's API,
+  bearer token; see :mod:`.demo_llm`).
 
-Every request must carry a valid SigV4 signature for one of the configured credentials.
+Every Polly request must carry a valid SigV4 signature for one of the configured credentials.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from polly_pipeline.errors import (
     ValidationException,
     ValidationExceptionField,
 )
+from polly_pipeline.local import demo_llm
 from polly_pipeline.local.audio import CONTENT_TYPES
 from polly_pipeline.local.certs import TLSMaterial
 from polly_pipeline.local.config import Fault, LocalServiceConfig
@@ -213,6 +216,10 @@ class LocalPollyService:
                 await self._synthesize_speech(request, body, responder)
             elif route == ("GET", "/v1/voices"):
                 await self._describe_voices(request, body, responder)
+            elif route == ("POST", "/v1/chat/completions"):
+                await demo_llm.chat_completions(request, body, responder, self.config.demo_llm)
+            elif route == ("GET", "/v1/models"):
+                await demo_llm.list_models(request, body, responder)
             else:
                 raise _HttpError(
                     404,

@@ -223,7 +223,9 @@ async def test_each_stream_gets_fresh_credentials_and_sessions_share_a_pool(
 async def test_turn_rules(polly: PollyStreamingClient) -> None:
     from polly_pipeline.errors import ParameterValidationError, StreamStateError
 
-    async with SpeechSession(polly, voice_id="Joanna", output_format="mp3") as session:
+    async with SpeechSession(
+        polly, voice_id="Joanna", output_format="mp3", keepalive_interval=0.3
+    ) as session:
         turn = await session.begin_turn()
         with pytest.raises(StreamStateError, match="previous turn"):
             await session.begin_turn()
