@@ -178,6 +178,71 @@ def _cmd_voices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_chat(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "chat",
+        help="ask an LLM and hear its answer while it is being written",
+        description=(
+            "Send PROMPT to an LLM and speak its streamed answer into an audio file while it "
+            "is still being written. The LLM is OpenAI (or any compatible server) when "
+            "OPENAI_API_KEY or --base-url is set, else an offline demo model (a stand-in); "
+            "Polly is Amazon Polly when AWS credentials are configured, else the local service."
+        ),
+    )
+    p.add_argument("prompt", help="what to ask ('-' reads standard input)")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="audio file (default: answer.<format>; .wav for WAV)",
+    )
+    p.add_argument("--voice", default="Joanna", help="Polly voice id (default: Joanna)")
+    p.add_argument(
+        "--format",
+        dest="output_format",
+        default="mp3",
+        help="mp3, ogg_vorbis, ogg_opus, pcm, mulaw or alaw",
+    )
+    p.add_argument("--sample-rate", default=None, help="sample rate in Hz (default: the format's)")
+    p.add_argument(
+        "--model", default=None, help="LLM model (default: gpt-4o-mini, or the demo model)"
+    )
+    p.add_argument("--base-url", default=None, help="an OpenAI-compatible API base URL")
+    p.add_argument("--system", default=None, help="a system prompt")
+    p.add_argument("-q", "--quiet", action="store_true", help="no live progress line")
+    _add_backend_options(p)
+    p.set_defaults(func=_cmd_chat)
+
+
+def _cmd_chat(args: argparse.Namespace) -> int:
+    from polly_pipeline.cli_chat import run_chat  # noqa: PLC0415
+
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    return asyncio.run(run_chat(args, prompt))
+
+
+def _add_plugins(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("plugins", help="list installed sources, stages and sinks")
+    p.set_defaults(func=_cmd_plugins)
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    from polly_pipeline.plugins import discover  # noqa: PLC0415
+
+    found = discover()
+    for info in found:
+        where = f"{info.distribution} {info.version}"
+        if info.ok:
+            print(f"{info.kind:<8} {info.name:<12} {info.target:<45} {where}")
+        else:
+            print(f"{info.kind:<8} {info.name:<12} FAILED TO LOAD ({where}): {info.error}")
+    broken = sum(not i.ok for i in found)
+    if broken:
+        print(f"{broken} plugin(s) failed to load; the others work.", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``polly-pipeline`` command."""
     parser = argparse.ArgumentParser(
@@ -188,8 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    _add_chat(sub)
     _add_speak(sub)
     _add_voices(sub)
+    _add_plugins(sub)
     _add_local(sub)
     return parser
 

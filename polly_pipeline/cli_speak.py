@@ -14,9 +14,9 @@ from polly_pipeline.client import PollyStreamingClient, split_text
 from polly_pipeline.errors import ConfigurationError, CredentialsError, PollyPipelineError
 from polly_pipeline.protocol.params import SynthesisParams
 
-__all__ = ["backend_client", "run_speak"]
+__all__ = ["EXTENSIONS", "aws_configured", "backend_client", "notice", "run_speak"]
 
-_EXTENSIONS = {
+EXTENSIONS = {
     "mp3": "mp3",
     "ogg_vorbis": "ogg",
     "ogg_opus": "opus",
@@ -26,11 +26,11 @@ _EXTENSIONS = {
 }
 
 
-def _notice(message: str) -> None:
+def notice(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _aws_configured(profile: str | None) -> bool:
+def aws_configured(profile: str | None) -> bool:
     from polly_pipeline.client.config import ChainCredentials  # noqa: PLC0415
 
     try:
@@ -44,7 +44,7 @@ def _aws_configured(profile: str | None) -> bool:
 async def backend_client(args: argparse.Namespace) -> AsyncIterator[PollyStreamingClient]:
     """A client for the chosen backend: Amazon Polly, or the local service started here."""
     use_local = args.backend == "local" or (
-        args.backend == "auto" and not args.endpoint_url and not _aws_configured(args.profile)
+        args.backend == "auto" and not args.endpoint_url and not aws_configured(args.profile)
     )
     if not use_local:
         client = PollyStreamingClient(
@@ -54,13 +54,13 @@ async def backend_client(args: argparse.Namespace) -> AsyncIterator[PollyStreami
             ca_file=str(args.ca_file) if args.ca_file else None,
         )
         where = "the Polly endpoint" if client.endpoint_overridden else "Amazon Polly at"
-        _notice(f"Using {where} {client.endpoint_url} ({client.region}).")
+        notice(f"Using {where} {client.endpoint_url} ({client.region}).")
         async with client:
             yield client
         return
     from polly_pipeline.local.service import LocalPollyService  # noqa: PLC0415
 
-    _notice(
+    notice(
         "Using the built-in local Polly service (offline voice, a stand-in for Amazon Polly); "
         "configure AWS credentials and a region, or pass --backend aws, to use Amazon Polly."
     )
@@ -86,7 +86,7 @@ async def run_speak(args: argparse.Namespace, text: str) -> int:
     params = SynthesisParams.create(
         voice_id=args.voice, output_format=args.output_format, sample_rate=args.sample_rate
     )
-    output: Path = args.output or Path(f"speech.{_EXTENSIONS[params.output_format]}")
+    output: Path = args.output or Path(f"speech.{EXTENSIONS[params.output_format]}")
     _check_output(output)
     first_audio: float | None = None
     written = 0

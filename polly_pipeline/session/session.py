@@ -469,7 +469,8 @@ class Turn:
         """Queue one segment (at most 6,000 characters); it is sent as soon as possible.
 
         ``flush`` asks Polly to synthesize everything buffered now (use it for the first
-        segment of a turn and when the text source stalls).
+        segment of a turn and when the text source stalls); ``send("", flush=True)`` flushes
+        without adding text.
         """
         problems = text_event_problems(text, "text")
         if problems:
@@ -478,7 +479,7 @@ class Turn:
             raise StreamStateError("this turn is finished; begin a new turn to say more")
         if self.error is not None:
             raise self.error
-        if not text:
+        if not text and not flush:
             return
         self._segments.append(_Segment(text, flush))
         self.metrics.characters_sent += len(text)

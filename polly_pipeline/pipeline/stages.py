@@ -1,0 +1,175 @@
+"""Pipeline layer: the stages, as aiostream operators that compose with the pipe syntax.
+
+::
+
+    from aiostream import stream
+    audio = stream.iterate(tokens) | clean.pipe() | segment.pipe() | speak.pipe(session)
+    async with audio.stream() as chunks:
+        async for chunk in chunks:
+            ...
+
+``clean`` turns markdown into speakable text, ``segment`` cuts it into speakable segments and
+decides which are flushed, ``speak`` feeds a :class:`~polly_pipeline.session.SpeechSession` turn
+and yields its audio. Each is a plain async generator underneath; nothing is buffered beyond
+what a stage needs to decide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from typing import Literal
+
+from aiostream.core import pipable_operator, streamcontext
+
+from polly_pipeline.pipeline.flush import FlushPolicy
+from polly_pipeline.session.chunks import AudioChunk
+from polly_pipeline.session.session import SpeechSession
+from polly_pipeline.text.clean import CleanOptions, MarkdownCleaner
+from polly_pipeline.text.segment import Segmenter, SegmenterOptions
+
+__all__ = ["SpeechItem", "clean", "segment", "speak"]
+
+ItemReason = Literal["sentence", "first_fragment", "max_length", "flush", "stall"]
+
+
+@dataclass(frozen=True)
+class SpeechItem:
+    """A piece of text for the speech session, with its flush instruction."""
+
+    text: str
+    flush: bool
+    reason: ItemReason
+
+
+@pipable_operator
+async def clean(
+    source: AsyncIterable[str], options: CleanOptions | None = None
+) -> AsyncIterator[str]:
+    """Markdown and emoji out, speakable text in; whitespace across chunks is kept."""
+    cleaner = MarkdownCleaner(options or CleanOptions())
+    async with streamcontext(source) as streamer:
+        async for chunk in streamer:
+            text = cleaner.feed(chunk)
+            if text:
+                yield text
+    rest = cleaner.flush()
+    if rest:
+        yield rest
+
+
+_END = object()
+
+
+@pipable_operator
+async def segment(
+    source: AsyncIterable[str],
+    options: SegmenterOptions | None = None,
+    policy: FlushPolicy | None = None,
+) -> AsyncIterator[SpeechItem]:
+    """Cut text into segments and mark which ones Polly must synthesize at once.
+
+    When the source goes quiet for ``policy.stall_after`` seconds (adaptive policy) while text
+    is held or was sent without a flush, the held text is released and flushed, so Polly
+    speaks everything received so far. If the source fails, the text received so far is still
+    yielded before the error propagates.
+    """
+    policy = policy or FlushPolicy()
+    segmenter = Segmenter(options or SegmenterOptions())
+    queue: asyncio.Queue[object] = asyncio.Queue()
+
+    async def read() -> None:
+        try:
+            async with streamcontext(source) as streamer:
+                async for chunk in streamer:
+                    queue.put_nowait(chunk)
+        except BaseException as exc:
+            queue.put_nowait(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        else:
+            queue.put_nowait(_END)
+
+    reader = asyncio.create_task(read(), name="polly-pipeline-segment-reader")
+    count = 0
+    unflushed = False  # text went out since the last Force
+    try:
+        while True:
+            waiting = unflushed or bool(segmenter.pending.strip())
+            wait = policy.stall_after if waiting and policy.flushes_on_stall else None
+            try:
+                item = await asyncio.wait_for(queue.get(), wait)
+            except TimeoutError:
+                # the source went quiet (a model thinking, a tool call): speak what is here,
+                # even a sentence still held for lookahead, rather than wait in silence
+                held = segmenter.flush()
+                count += len(held)
+                for n, seg in enumerate(held):
+                    yield SpeechItem(seg.text, n == len(held) - 1, "stall")
+                if not held:
+                    yield SpeechItem("", True, "stall")
+                unflushed = False
+                continue
+            if item is _END or isinstance(item, BaseException):
+                for seg in segmenter.flush():
+                    flush = policy.flush_segment(count)
+                    count += 1
+                    yield SpeechItem(seg.text, flush, seg.reason)
+                if isinstance(item, BaseException):
+                    raise item
+                return
+            assert isinstance(item, str)
+            for seg in segmenter.feed(item):
+                flush = policy.flush_segment(count)
+                count += 1
+                unflushed = not flush
+                yield SpeechItem(seg.text, flush, seg.reason)
+    finally:
+        if not reader.done():
+            reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reader
+
+
+@pipable_operator
+async def speak(
+    source: AsyncIterable[SpeechItem], session: SpeechSession
+) -> AsyncIterator[AudioChunk]:
+    """Speak the items as one turn of ``session``; yields its audio chunks as they arrive.
+
+    If the source fails (an LLM error mid-answer), the text received so far is still spoken
+    and its audio yielded, then the error is raised. If the consumer stops early, the turn is
+    interrupted (barge-in).
+    """
+    turn = await session.begin_turn()
+    failure: list[BaseException] = []
+
+    async def feed() -> None:
+        try:
+            async with streamcontext(source) as streamer:
+                async for item in streamer:
+                    await turn.send(item.text, flush=item.flush)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            with contextlib.suppress(Exception):
+                await turn.finish()
+
+    feeder = asyncio.create_task(feed(), name="polly-pipeline-speak-feed")
+    completed = False
+    try:
+        async for chunk in turn.audio():
+            yield chunk
+        completed = True
+    finally:
+        if not completed:
+            feeder.cancel()
+            await turn.interrupt()
+        with contextlib.suppress(asyncio.CancelledError):
+            await feeder
+    if failure:
+        raise failure[0]

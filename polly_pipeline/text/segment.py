@@ -1,0 +1,367 @@
+"""Text layer: an incremental sentence segmenter over pysbd (sans-IO).
+
+:class:`Segmenter` cuts a stream of text into segments worth sending to Polly one at a
+time. Every segment keeps the whitespace that followed it, so the segments of a turn
+concatenate to exactly the text fed. Cuts depend only on the text, never on how it was
+chunked.
+
+How a cut is decided (cheaply: only the unfinished tail is kept, pysbd sees ~100 chars):
+
+- Candidate boundaries are whitespace runs after ``. ! ? …`` (plus closing quotes or
+  brackets) and runs containing a newline. Everything else (``3.14``, ``v1.2.3``,
+  ``https://example.com/a.b?c=d``, ``a@b.com``, ``1.1.2020``) has no whitespace to cut at.
+- A candidate is judged once the first word after it is complete (one word of
+  lookahead): pysbd segments the window "current sentence + that word", and the cut
+  stands only if pysbd puts a sentence start right after the candidate. This rejects
+  abbreviations, initials, "Jan. 1, 1980", "10:30 a.m. tomorrow", "and... then".
+- Never inside a tag (``<break time="1s"/>``), nor inside brackets or quotes opened in
+  the last 250 characters (``(see Fig. 2.)``, ``"Stop. Now," she said``).
+- Sentences shorter than ``min_chars`` merge with the next one (except at flush).
+- The first segment of a turn may be cut early at a clause boundary (``, ; : —``) or
+  after ``first_fragment_max_words`` words, once it has ``first_fragment_min_chars``.
+- A segment that would exceed ``max_chars`` is cut at the best earlier place: a sentence
+  boundary, a clause boundary, a word boundary outside brackets and digit groups, any
+  word boundary outside a tag, the end of a tag, a space inside an overlong (or unclosed)
+  tag, and only as a last resort inside a word.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import warnings
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from polly_pipeline.errors import ConfigurationError
+from polly_pipeline.text._emoji import GLUE
+
+with warnings.catch_warnings():
+    # pysbd 0.3.x has invalid escape sequences in regex literals; compiling its sources on a
+    # fresh install warns (SyntaxWarning/DeprecationWarning), which is pysbd's business.
+    warnings.simplefilter("ignore")
+    import pysbd
+    from pysbd.languages import LANGUAGE_CODES
+
+__all__ = [
+    "MAX_TEXT_EVENT_CHARS",
+    "Segment",
+    "SegmentReason",
+    "Segmenter",
+    "SegmenterOptions",
+]
+
+#: Polly's limit on the text of one TextEvent.
+MAX_TEXT_EVENT_CHARS: Final = 6000
+
+SegmentReason = Literal["sentence", "first_fragment", "max_length", "flush"]
+
+_WS: Final = re.compile(r"\s+")
+_TERMINAL: Final = re.compile(r"[.!?…][\"'”’)\]}»]*\Z")
+_CLAUSE: Final = re.compile(r"[,;:][\"'”’)\]}»]*\Z|\A(?:[—–]|--?)\Z|—\Z")
+_PROTECTORS: Final = re.compile(r"[()\[\]{}\"“”«»<>]")
+_ANGLES: Final = re.compile(r"[<>]")
+_OPENERS: Final = "([{"
+_CLOSERS: Final = ")]}"
+#: Brackets or quotes opened longer ago than this no longer protect (stray or unmatched).
+_PROTECT_SPAN: Final = 250
+#: pysbd sees at most about this much of the sentence before a candidate boundary.
+_WINDOW: Final = 100
+#: The lookahead word is cut off after this many characters.
+_LOOKAHEAD: Final = 100
+#: English abbreviations missing from pysbd's list; no cut after them when the next word
+#: starts with a digit or a lowercase letter ("approx. 5 kg", "cf. section 2").
+_EXTRA_ABBREVIATIONS: Final = frozenset(
+    {"approx", "ca", "cf", "incl", "excl", "resp", "vol", "figs", "eq", "eqs", "refs"}
+    | {"ch", "eds", "hrs", "mins", "yrs", "mos", "pts", "tel", "apt", "misc", "wk", "yr"}
+)
+
+# Fallback cut tiers for an over-long segment, best first.
+_T_SENTENCE, _T_CLAUSE, _T_WORD, _T_ANY, _T_IN_TAG = range(5)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of text to speak, with the whitespace that followed it.
+
+    Attributes:
+        text: the text, including its trailing whitespace as fed.
+        index: position of the segment within its turn (0 for the first).
+        reason: why the segment ended where it did.
+    """
+
+    text: str
+    index: int
+    reason: SegmentReason
+
+
+@dataclass(frozen=True)
+class SegmenterOptions:
+    """Where the segmenter may cut.
+
+    Attributes:
+        language: ISO 639-1 code of a language pysbd knows.
+        min_chars: shorter sentences merge with the next one (except at flush).
+        max_chars: hard cap on a segment's length (at most 6,000, Polly's TextEvent limit).
+        first_fragment: allow the first segment of a turn to end early at a clause.
+        first_fragment_min_chars: the shortest early first segment.
+        first_fragment_max_words: cut the first segment after this many words.
+    """
+
+    language: str = "en"
+    min_chars: int = 20
+    max_chars: int = 400
+    first_fragment: bool = True
+    first_fragment_min_chars: int = 24
+    first_fragment_max_words: int = 12
+
+    def __post_init__(self) -> None:
+        if self.language not in LANGUAGE_CODES:
+            known = ", ".join(sorted(LANGUAGE_CODES))
+            raise ConfigurationError(f"language {self.language!r} is not supported ({known})")
+        ints = (
+            "min_chars",
+            "max_chars",
+            "first_fragment_min_chars",
+            "first_fragment_max_words",
+        )
+        for name in ints:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigurationError(f"{name} must be a non-negative integer, not {value!r}")
+        if not 1 <= self.max_chars <= MAX_TEXT_EVENT_CHARS:
+            raise ConfigurationError(
+                f"max_chars must be between 1 and {MAX_TEXT_EVENT_CHARS} "
+                f"(Polly's TextEvent limit), not {self.max_chars}"
+            )
+        if self.min_chars > self.max_chars:
+            raise ConfigurationError(
+                f"min_chars ({self.min_chars}) must not exceed max_chars ({self.max_chars})"
+            )
+        if self.first_fragment_max_words < 1:
+            raise ConfigurationError("first_fragment_max_words must be at least 1")
+
+
+class Segmenter:
+    """Incremental sentence segmenter; one instance per conversation, reset per turn."""
+
+    def __init__(self, options: SegmenterOptions = SegmenterOptions()) -> None:
+        self._opts = options
+        self._pysbd: Any = pysbd.Segmenter(language=options.language, clean=False, char_span=True)
+        self.reset()
+
+    @property
+    def pending(self) -> str:
+        """The text fed but not yet returned in a segment."""
+        return self._buf
+
+    def reset(self) -> None:
+        """Start a new turn: forget the pending text and all state."""
+        self._buf = ""
+        self._base = 0  # absolute offset of _buf[0] within the turn
+        self._scan = 0  # start of the first word not yet looked at
+        self._sent = 0  # start of the current sentence (last accepted boundary)
+        self._index = 0
+        self._first = True
+        self._words = 0
+        self._brackets: list[int] = []  # absolute offsets of open brackets
+        self._quote: int | None = None  # absolute offset of an open double quote
+        self._tag = False
+        self._best = [0, 0, 0, 0, 0]  # latest fallback cut per tier (0: none)
+
+    def feed(self, text: str) -> list[Segment]:
+        """Add text; return the segments that are complete now."""
+        if not text:
+            return []
+        self._buf += text
+        return self._advance(final=False)
+
+    def flush(self) -> list[Segment]:
+        """End of turn: return the remaining segments (even a short one), then reset."""
+        out = self._advance(final=True)
+        if self._buf:
+            out.append(Segment(self._buf, self._index, "flush"))
+        self.reset()
+        return out
+
+    # --- the scan ----------------------------------------------------------------------
+
+    def _advance(self, *, final: bool) -> list[Segment]:
+        out: list[Segment] = []
+        opts = self._opts
+        while True:
+            buf = self._buf
+            n = len(buf)
+            m = _WS.search(buf, self._scan)
+            if n > opts.max_chars and (m is None or m.end() > opts.max_chars):
+                out.append(self._force_cut(m))
+                continue
+            if m is None:
+                return out
+            p = m.end()
+            if p == n:  # the whitespace run may go on, or it trails the text
+                return out
+            word = buf[self._scan : m.start()]
+            if not word:  # leading whitespace of the segment
+                self._scan = p
+                continue
+            sentence_end = _TERMINAL.search(word) is not None or "\n" in m.group()
+            q = 0
+            if sentence_end:
+                la = _WS.search(buf, p, p + _LOOKAHEAD)
+                if la is not None:
+                    q = la.start()
+                elif final or n >= p + _LOOKAHEAD:
+                    q = min(n, p + _LOOKAHEAD)
+                else:
+                    return out  # wait for the word after the candidate
+            self._protect(word, self._scan)
+            self._scan = p
+            self._words += 1
+            reason = self._judge(word, p, q, sentence_end, buf)
+            if reason is not None:
+                out.append(self._cut(p, reason))
+
+    def _judge(
+        self, word: str, p: int, q: int, sentence_end: bool, buf: str
+    ) -> SegmentReason | None:
+        """Decide the candidate cut at ``p`` after ``word``; record fallbacks."""
+        opts = self._opts
+        if self._tag:
+            self._best[_T_IN_TAG] = p
+            return None
+        abs_p = self._base + p
+        protected = bool(self._brackets and abs_p - self._brackets[-1] <= _PROTECT_SPAN) or (
+            self._quote is not None and abs_p - self._quote <= _PROTECT_SPAN
+        )
+        if sentence_end:
+            if self._extra_abbreviation(word, buf[p]) or not self._pysbd_boundary(p, q):
+                # an abbreviation, initial or ellipsis inside a sentence: a poor place to cut
+                self._best[_T_ANY] = p
+                return None
+            if not protected:
+                self._sent = p
+                if p >= opts.min_chars:
+                    return "sentence"
+            self._best[_T_SENTENCE] = p
+        clause = _CLAUSE.search(word) is not None
+        digits = word[-1].isdigit() and buf[p].isdigit()
+        if (
+            self._first
+            and opts.first_fragment
+            and not protected
+            and p >= opts.first_fragment_min_chars
+            and (clause or (self._words >= opts.first_fragment_max_words and not digits))
+        ):
+            return "first_fragment"
+        if not protected:
+            if clause:
+                self._best[_T_CLAUSE] = p
+            if not digits:
+                self._best[_T_WORD] = p
+        self._best[_T_ANY] = p
+        return None
+
+    def _extra_abbreviation(self, word: str, next_char: str) -> bool:
+        """Whether ``word`` is an abbreviation pysbd misses, continued by ``next_char``."""
+        if self._opts.language != "en" or not word.endswith("."):
+            return False
+        base = word[:-1].lstrip("([{\"'“‘").lower()
+        return base in _EXTRA_ABBREVIATIONS and (next_char.isdigit() or next_char.islower())
+
+    def _pysbd_boundary(self, p: int, q: int) -> bool:
+        """Whether pysbd starts a sentence at ``p`` in "sentence so far + next word"."""
+        buf = self._buf
+        start = self._sent
+        if p - start > _WINDOW:
+            m = _WS.search(buf, p - _WINDOW, p)
+            start = m.end() if m is not None and m.end() < p else p - _WINDOW
+        rel = p - start
+        spans = self._pysbd.segment(buf[start:q])
+        return any(span.end == rel for span in spans)
+
+    def _protect(self, word: str, at: int) -> None:
+        """Track brackets, double quotes and tags through ``word`` (at relative ``at``)."""
+        if _PROTECTORS.search(word) is None:
+            return
+        base = self._base + at
+        for m in _PROTECTORS.finditer(word):
+            ch = m.group()
+            pos = base + m.start()
+            if self._tag:
+                if ch == ">":
+                    self._tag = False
+            elif ch in _OPENERS:
+                self._brackets.append(pos)
+            elif ch in _CLOSERS:
+                if self._brackets:
+                    self._brackets.pop()
+            elif ch == '"':
+                self._quote = None if self._quote is not None else pos
+            elif ch in "“«":
+                self._quote = pos
+            elif ch in "”»":
+                self._quote = None
+            elif ch == "<":
+                nxt = word[m.end() : m.end() + 1]
+                self._tag = nxt.isalpha() or nxt in ("/", "!", "?")
+
+    # --- cutting -------------------------------------------------------------------------
+
+    def _cut(self, c: int, reason: SegmentReason) -> Segment:
+        seg = Segment(self._buf[:c], self._index, reason)
+        self._index += 1
+        self._buf = self._buf[c:]
+        self._base += c
+        self._scan = max(0, self._scan - c)
+        self._sent = max(0, self._sent - c)
+        self._best = [b - c if b > c else 0 for b in self._best]
+        self._first = False
+        return seg
+
+    def _force_cut(self, m: re.Match[str] | None) -> Segment:
+        """Cut an over-long pending segment at the best place within ``max_chars``.
+
+        ``m`` is the next whitespace run after the scanned text (it ends past the limit).
+        """
+        buf, limit = self._buf, self._opts.max_chars
+        floor = min(self._opts.min_chars, limit // 2)
+        run = 0  # the latest word boundary, in the unscanned part
+        run_in_tag = self._tag
+        if m is not None and 0 < m.start() <= limit:
+            run = min(m.end(), limit)
+            run_in_tag = _tag_after(buf[self._scan : m.start()], self._tag)
+        best = self._best
+        candidates = (
+            *(best[t] for t in (_T_SENTENCE, _T_CLAUSE, _T_WORD) if best[t] > floor),
+            0 if run_in_tag else run,
+            best[_T_ANY],
+            buf.rfind(">", self._scan, limit) + 1,  # right after a tag: 'x">word</y>'
+            run,  # a space inside an overlong or unclosed tag beats cutting a word
+            best[_T_IN_TAG],
+        )
+        c = next((c for c in candidates if c > 0), 0)
+        if not c:  # no boundary at all: cut inside the word, but not inside a grapheme
+            c = limit
+            while c > 1 and _joins_previous(buf[c]):
+                c -= 1
+        if c > self._scan:  # part of an unscanned word goes out: keep protection in step
+            self._protect(buf[self._scan : c], self._scan)
+            self._scan = c
+        return self._cut(c, "max_length")
+
+
+def _tag_after(word: str, in_tag: bool) -> bool:
+    """Whether a tag is open after ``word``, given whether one was open before it."""
+    for m in _ANGLES.finditer(word):
+        if in_tag:
+            in_tag = m.group() != ">"
+        elif m.group() == "<":
+            nxt = word[m.end() : m.end() + 1]
+            in_tag = nxt.isalpha() or nxt in ("/", "!", "?")
+    return in_tag
+
+
+def _joins_previous(ch: str) -> bool:
+    """Whether ``ch`` belongs to the character before it (combining mark, emoji glue)."""
+    return ch in GLUE or unicodedata.combining(ch) != 0 or 0x1F3FB <= ord(ch) <= 0x1F3FF

@@ -1,0 +1,150 @@
+"""The polly-pipeline command as a user runs it: subprocesses, real files, real exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import pytest
+
+from polly_pipeline.local.audio import decode_audio, duration_seconds
+from polly_pipeline.local.config import DemoLLMConfig
+from polly_pipeline.local.service import LocalPollyService
+
+
+def run(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENAI_"))}
+    base["AWS_EC2_METADATA_DISABLED"] = "true"
+    base["AWS_CONFIG_FILE"] = base["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    return subprocess.run(
+        [sys.executable, "-m", "polly_pipeline.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**base, **(env or {})},
+        timeout=120,
+        check=False,
+    )
+
+
+def wav_seconds(path: Path) -> float:
+    with wave.open(str(path)) as wav:
+        return wav.getnframes() / wav.getframerate()
+
+
+@pytest.mark.slow
+def test_chat_on_the_embedded_defaults(tmp_path: Path) -> None:
+    out = tmp_path / "joke.wav"
+    result = run("chat", "Tell me a joke", "-o", str(out), "--format", "pcm")
+    assert result.returncode == 0, result.stderr
+    assert "offline demo model" in result.stderr  # the stand-ins say what they are
+    assert "built-in local service" in result.stderr
+    assert "before the model finished" in result.stdout
+    assert f"wrote {out}" in result.stdout
+    assert 3.0 < wav_seconds(out) < 20.0
+
+
+@pytest.mark.slow
+def test_chat_keeps_the_audio_when_the_model_fails_mid_answer(tmp_path: Path) -> None:
+    config_fail = DemoLLMConfig(first_token_delay=0.05, tokens_per_second=0, fail_after_tokens=40)
+
+    async def serve_and_run() -> subprocess.CompletedProcess[str]:
+        import asyncio
+
+        async with LocalPollyService() as llm_server:
+            llm_server.config.demo_llm = config_fail
+            return await asyncio.to_thread(
+                run,
+                "chat",
+                "Why is the sky blue?",
+                "-o",
+                str(out),
+                "--format",
+                "pcm",
+                "--backend",
+                "local",
+                "--base-url",
+                llm_server.endpoint_url + "/v1",
+                "--model",
+                "demo",
+                env={"OPENAI_API_KEY": "sk-test", "SSL_CERT_FILE": str(llm_server.ca_file)},
+            )
+
+    import asyncio
+
+    out = tmp_path / "partial.wav"
+    result = asyncio.run(serve_and_run())
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "spoken so far are in" in result.stderr
+    assert str(out) in result.stderr
+    assert "sk-test" not in result.stderr + result.stdout
+    assert wav_seconds(out) > 1.0  # what the model said before it failed was kept
+
+
+def test_chat_refuses_an_unwritable_output_before_asking_anything(tmp_path: Path) -> None:
+    result = run("chat", "hi", "-o", str(tmp_path / "missing" / "a.mp3"))
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_speak_names_a_misspelt_voice() -> None:
+    result = run("speak", "hello", "--voice", "Joana")
+    assert result.returncode == 2
+    assert "'Joanna'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_speak_from_stdin(tmp_path: Path) -> None:
+    out = tmp_path / "stdin.mp3"
+    result = run("speak", "-", "-o", str(out), stdin="Read from standard input. Twice over.")
+    assert result.returncode == 0, result.stderr
+    seconds = duration_seconds(decode_audio(out.read_bytes(), "mp3", 24000), 24000)
+    assert 1.5 < seconds < 8.0
+    assert "characters billed" in result.stdout
+
+
+def test_speak_rejects_empty_text() -> None:
+    result = run("speak", "   ")
+    assert result.returncode == 2
+    assert "empty" in result.stderr
+
+
+def test_voices_lists_and_filters() -> None:
+    result = run("voices", "--language", "en-GB")
+    assert result.returncode == 0
+    ids = [line.split()[0] for line in result.stdout.splitlines()]
+    assert {"Amy", "Brian"} <= set(ids)
+    assert all(" en-GB " in line for line in result.stdout.splitlines())
+    assert run("voices", "--language", "xx-XX").returncode == 1
+
+
+def test_help_lists_every_command() -> None:
+    result = run("--help")
+    for command in ("chat", "speak", "voices", "local"):
+        assert command in result.stdout
+
+
+def test_plugins_lists_builtins_and_isolates_a_broken_plugin(tmp_path: Path) -> None:
+    # two plugin distributions on the path: one loads, one cannot import its module
+    for name, target in (("good_plugin", "good_sink:GoodSink"), ("bad_plugin", "no_such_mod:X")):
+        info = tmp_path / f"{name}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(f"[polly_pipeline.sinks]\n{name} = {target}\n")
+    (tmp_path / "good_sink.py").write_text("class GoodSink:\n    pass\n")
+    result = run("plugins", env={"PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 0
+    assert "sinks    wav" in result.stdout  # built-ins are registered the same way
+    assert "good_plugin" in result.stdout
+    assert "good_sink:GoodSink" in result.stdout
+    bad = next(line for line in result.stdout.splitlines() if "bad_plugin" in line)
+    assert "FAILED TO LOAD" in bad
+    assert "No module named 'no_such_mod'" in bad
+    assert "1 plugin(s) failed to load" in result.stderr

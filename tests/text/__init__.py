@@ -1,0 +1,1 @@
+"""Tests of the text layer (markdown cleaner and sentence segmenter)."""
