@@ -119,7 +119,13 @@ def _add_speak(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
             "configured, otherwise the built-in local service (offline voice)."
         ),
     )
-    p.add_argument("text", help="the text to speak ('-' reads standard input)")
+    p.add_argument(
+        "text", nargs="?", default=None, help="the text to speak ('-' reads standard input)"
+    )
+    p.add_argument("-f", "--file", type=Path, default=None, help="speak this text/markdown file")
+    p.add_argument(
+        "--raw", action="store_true", help="send the text as it is (no markdown cleaning)"
+    )
     p.add_argument(
         "-o", "--output", type=Path, default=None, help="audio file (default: speech.<format>)"
     )
@@ -152,8 +158,9 @@ def _add_backend_options(p: argparse.ArgumentParser) -> None:
 def _cmd_speak(args: argparse.Namespace) -> int:
     from polly_pipeline.cli_speak import run_speak  # noqa: PLC0415
 
-    text = sys.stdin.read() if args.text == "-" else args.text
-    return asyncio.run(run_speak(args, text))
+    if (args.text is None) == (args.file is None):
+        raise PollyPipelineError("give the text to speak, '-' for standard input, or --file PATH")
+    return asyncio.run(run_speak(args))
 
 
 def _add_voices(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

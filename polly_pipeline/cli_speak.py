@@ -9,8 +9,9 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
-from polly_pipeline.client import PollyStreamingClient, split_text
+from polly_pipeline.client import PollyStreamingClient
 from polly_pipeline.errors import ConfigurationError, CredentialsError, PollyPipelineError
 from polly_pipeline.protocol.params import SynthesisParams
 
@@ -79,49 +80,82 @@ def _check_output(path: Path) -> None:
         raise ConfigurationError(f"cannot write {path}: permission denied")
 
 
-async def run_speak(args: argparse.Namespace, text: str) -> int:
-    """Synthesize ``text`` into a file, writing audio as it arrives; prints timings."""
-    if not text.strip():
-        raise ConfigurationError("nothing to speak: the text is empty")
+async def run_speak(args: argparse.Namespace) -> int:
+    """Speak text, a file or stdin into an audio file as it is read; prints the timings."""
+    from polly_pipeline.pipeline import Pipeline  # noqa: PLC0415
+    from polly_pipeline.session import SpeechSession  # noqa: PLC0415
+    from polly_pipeline.sinks import sink_for_path  # noqa: PLC0415
+    from polly_pipeline.sources import file_source, stdin_source  # noqa: PLC0415
+
     params = SynthesisParams.create(
         voice_id=args.voice, output_format=args.output_format, sample_rate=args.sample_rate
     )
     output: Path = args.output or Path(f"speech.{EXTENSIONS[params.output_format]}")
-    _check_output(output)
-    first_audio: float | None = None
-    written = 0
-    async with backend_client(args) as client:
-        started = time.monotonic()  # from the request: backend start-up is not speech latency
-        stream = await client.open_stream(
+    if args.ssml:
+        text = sys.stdin.read() if args.text == "-" else args.text or args.file.read_text()
+        return await _speak_ssml(args, text, params, output)
+    if args.file is not None:
+        source: Any = file_source(args.file)
+    elif args.text == "-":
+        source = stdin_source()
+    else:
+        if not args.text.strip():
+            raise ConfigurationError("nothing to speak: the text is empty")
+        source = args.text
+    sink = sink_for_path(output, params.output_format)  # refuses unwritable paths now
+    async with (
+        backend_client(args) as client,
+        SpeechSession(
+            client,
             voice_id=params.voice_id,
             output_format=params.output_format,
             sample_rate=params.sample_rate,
-        )
-        async with stream:
-            if args.ssml:
-                await stream.send_ssml(text)
-            else:
-                for part in split_text(text):
-                    await stream.send_text(part)
+        ) as session,
+    ):
+        pipeline = Pipeline(session, clean=not args.raw)
+        try:
+            report = await pipeline.run(source, sink)
+        except PollyPipelineError as exc:
+            kept = pipeline.last_report.audio_seconds if pipeline.last_report else 0.0
+            raise PollyPipelineError(
+                f"{exc} (the {kept:.1f} s of audio made so far are in {output})"
+            ) from exc
+    if report.characters_in == 0:
+        raise ConfigurationError("nothing to speak: the input is empty")
+    billed = report.turn.characters_billed if report.turn else 0
+    print(
+        f"wrote {output} ({report.audio_seconds:.1f} s of audio) | first audio after "
+        f"{(report.time_to_first_audio or 0):.3f} s, done in {report.total_seconds:.3f} s | "
+        f"{billed} characters billed"
+    )
+    return 0
+
+
+async def _speak_ssml(
+    args: argparse.Namespace, text: str, params: SynthesisParams, output: Path
+) -> int:
+    """One SSML document, sent whole on one stream (SSML cannot be split)."""
+    if not text.strip():
+        raise ConfigurationError("nothing to speak: the text is empty")
+    _check_output(output)
+    written = 0
+    async with backend_client(args) as client:
+        started = time.monotonic()
+        async with client.open_stream(
+            voice_id=params.voice_id,
+            output_format=params.output_format,
+            sample_rate=params.sample_rate,
+        ) as stream:
+            await stream.send_ssml(text)
             await stream.end_input()
             with output.open("wb") as out:
-                try:
-                    async for chunk in stream.audio():
-                        if first_audio is None:
-                            first_audio = time.monotonic() - started
-                        out.write(chunk)
-                        written += len(chunk)
-                except PollyPipelineError as exc:
-                    raise PollyPipelineError(
-                        f"{exc} (the {written} bytes of audio received so far are in {output})"
-                    ) from exc
-    total = time.monotonic() - started
-    seconds = _audio_seconds(output, params)
-    billed = stream.stats.request_characters
+                async for chunk in stream.audio():
+                    out.write(chunk)
+                    written += len(chunk)
     print(
-        f"wrote {output} ({written} bytes, {seconds:.1f} s of audio) | "
-        f"first audio after {first_audio or 0:.3f} s, done in {total:.3f} s | "
-        f"{billed} characters billed"
+        f"wrote {output} ({written} bytes, {_audio_seconds(output, params):.1f} s of audio) | "
+        f"done in {time.monotonic() - started:.3f} s | "
+        f"{stream.stats.request_characters} characters billed"
     )
     return 0
 

@@ -148,3 +148,21 @@ def test_plugins_lists_builtins_and_isolates_a_broken_plugin(tmp_path: Path) -> 
     assert "FAILED TO LOAD" in bad
     assert "No module named 'no_such_mod'" in bad
     assert "1 plugin(s) failed to load" in result.stderr
+
+
+def test_speak_a_markdown_file(tmp_path: Path) -> None:
+    doc = tmp_path / "notes.md"
+    doc.write_text("# Notes\n\nThe **meeting** is at 10:30 a.m.\n\n- Bring the report.\n")
+    out = tmp_path / "notes.wav"
+    result = run("speak", "--file", str(doc), "-o", str(out), "--format", "pcm")
+    assert result.returncode == 0, result.stderr
+    billed = int(result.stdout.split("|")[-1].split()[0])
+    assert billed == len("Notes. The meeting is at 10:30 a.m. Bring the report.")
+    assert wav_seconds(out) > 2.0
+
+
+def test_speak_needs_exactly_one_input(tmp_path: Path) -> None:
+    assert "give the text to speak" in run("speak").stderr
+    missing = run("speak", "--file", str(tmp_path / "nope.md"))
+    assert missing.returncode == 2
+    assert "nope.md" in missing.stderr
