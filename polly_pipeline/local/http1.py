@@ -23,6 +23,7 @@ from polly_pipeline.local.server import (
     ServerConnection,
     ServerOptions,
     StreamClosed,
+    decode_header_text,
 )
 
 __all__ = ["READ_HIGH_WATER", "H1Connection", "H1Responder"]
@@ -35,10 +36,6 @@ READ_HIGH_WATER = 256 * 1024
 
 def _enc(value: str) -> bytes:
     return value.encode("utf-8")
-
-
-def _dec(value: bytes) -> str:
-    return value.decode("utf-8", "surrogateescape")
 
 
 class H1Connection(ServerConnection):
@@ -124,13 +121,16 @@ class H1Connection(ServerConnection):
                 break
 
     def _on_request(self, event: h11.Request) -> None:
-        target = _dec(bytes(event.target))
+        target = decode_header_text(bytes(event.target))
         path, _, query = target.partition("?")
         request = Request(
-            method=_dec(bytes(event.method)),
+            method=decode_header_text(bytes(event.method)),
             path=path,
             query=query,
-            headers=tuple((_dec(bytes(n)), _dec(bytes(v))) for n, v in event.headers),
+            headers=tuple(
+                (decode_header_text(bytes(n)), decode_header_text(bytes(v)))
+                for n, v in event.headers
+            ),
             http_version="1.1",
             stream_id=None,
             client=self.client,

@@ -31,6 +31,7 @@ from polly_pipeline.local.server import (
     ServerConnection,
     ServerOptions,
     StreamClosed,
+    decode_header_text,
 )
 
 __all__ = ["GOAWAY_GRACE", "H2Connection", "H2Responder"]
@@ -63,10 +64,6 @@ class _Stream:
         if responder.reset_sent or responder.reset_received:
             return False
         return not (self.remote_closed and responder.ended)
-
-
-def _text(value: bytes) -> str:
-    return value.decode("utf-8", "surrogateescape")
 
 
 class H2Connection(ServerConnection):
@@ -197,7 +194,7 @@ class H2Connection(ServerConnection):
         pseudo: dict[str, str] = {}
         headers: list[tuple[str, str]] = []
         for raw_name, raw_value in event.headers or ():
-            name, value = _text(bytes(raw_name)), _text(bytes(raw_value))
+            name, value = decode_header_text(bytes(raw_name)), decode_header_text(bytes(raw_value))
             if name.startswith(":"):
                 pseudo[name] = value
             else:

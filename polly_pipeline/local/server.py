@@ -68,6 +68,11 @@ class BodyTooLarge(ProtocolError):
         super().__init__(f"request body is larger than {limit} bytes")
 
 
+def decode_header_text(value: bytes) -> str:
+    """Header bytes as text; undecodable bytes survive the round trip (surrogateescape)."""
+    return value.decode("utf-8", "surrogateescape")
+
+
 @dataclass(frozen=True)
 class Request:
     """A request's head: method, path, query and headers (lowercase names, no pseudo-headers)."""
