@@ -17,6 +17,7 @@ from polly_pipeline.errors import (
     ConnectionClosedError,
     CredentialsError,
     HTTPStatusError,
+    LLMError,
     NetworkTimeout,
     ParameterValidationError,
     PollyPipelineError,
@@ -32,6 +33,7 @@ from polly_pipeline.errors import (
     UnmodeledServiceError,
     ValidationException,
 )
+from polly_pipeline.pipeline import FlushPolicy, Pipeline, PipelineReport
 from polly_pipeline.protocol.credentials import Credentials
 from polly_pipeline.protocol.events import (
     AudioEvent,
@@ -63,10 +65,14 @@ __all__ = [
     "ConnectionClosedError",
     "Credentials",
     "CredentialsError",
+    "FlushPolicy",
     "HTTPStatusError",
     "InterruptReport",
+    "LLMError",
     "NetworkTimeout",
     "ParameterValidationError",
+    "Pipeline",
+    "PipelineReport",
     "PollyPipelineError",
     "PollyStreamingClient",
     "ProtocolError",
