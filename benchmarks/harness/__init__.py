@@ -1,0 +1,1 @@
+"""Benchmark harness for ``benchmarks/run.py``: workloads, approaches, scale, components, report."""
