@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,6 +38,33 @@ from polly_pipeline.local.server import (
 __all__ = ["GOAWAY_GRACE", "H2Connection", "H2Responder"]
 
 log = logging.getLogger(__name__)
+
+
+class _RedactCredentialHeaders(logging.Filter):
+    """Blank credential header values in hpack's DEBUG records ("Decoded (name, value)").
+
+    hpack logs every header it decodes, so with DEBUG logging on, the local service would
+    write each client's session token into the logs.
+    """
+
+    _SECRET = re.compile(rb"x-amz-security-token|authorization", re.IGNORECASE)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+            isinstance(arg, tuple)
+            and len(arg) == 2
+            and isinstance(arg[0], bytes)
+            and self._SECRET.fullmatch(arg[0])
+            for arg in record.args
+        ):
+            record.args = tuple(
+                (arg[0], b"<redacted>") if isinstance(arg, tuple) and len(arg) == 2 else arg
+                for arg in record.args
+            )
+        return True
+
+
+logging.getLogger("hpack.hpack").addFilter(_RedactCredentialHeaders())
 
 #: Per-stream receive window: how much request body may wait unconsumed per stream.
 STREAM_WINDOW = 256 * 1024

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import tempfile
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +61,8 @@ log = logging.getLogger("polly_pipeline.local")
 
 _JSON = "application/x-amz-json-1.1"
 _MAX_REST_BODY = 256 * 1024
+#: How many stream records the service keeps for inspection.
+STREAM_RECORDS = 10_000
 
 
 class _HttpError(Exception):
@@ -103,7 +106,8 @@ class LocalPollyService:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._server: HttpServer | None = None
         self.ca_file: Path | None = None
-        self.streams: list[StreamRecord] = []
+        #: the most recent streams' records (bounded, so a long-running service stays flat)
+        self.streams: deque[StreamRecord] = deque(maxlen=STREAM_RECORDS)
         self.rest_requests = 0
 
     def __repr__(self) -> str:

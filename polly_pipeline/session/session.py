@@ -209,6 +209,14 @@ class SpeechSession:
             language_code=language_code,
             lexicon_names=lexicon_names,
         )
+        for name, value in (
+            ("keepalive_interval", keepalive_interval),
+            ("max_stream_age", max_stream_age),
+            ("seconds_per_character", seconds_per_character),
+            ("pacing", 1.0 if pacing is None else pacing),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}")
         if keepalive_interval <= 0 or max_stream_age <= 0:
             raise ConfigurationError("keepalive_interval and max_stream_age must be > 0")
         if pacing is not None and pacing <= 0:

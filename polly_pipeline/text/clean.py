@@ -49,6 +49,9 @@ CodeBlockPolicy = Literal["skip", "announce", "read"]
 
 _State = Literal["line", "inline", "fence_line", "fence_body", "skip_line"]
 
+#: C0/C1 control characters other than tab, newline and carriage return (NUL, BEL, ESC, DEL,
+#: ...): never speakable, and Polly may reject them; each separates words like a space.
+_CONTROLS: Final = dict.fromkeys((*range(9), 11, *range(14, 32), *range(127, 160)), " ")
 _INDENT: Final = re.compile(r"[^\S\n]*")
 _HR: Final = re.compile(r"([-*_])(?:[^\S\n]*\1)*[^\S\n]*")
 _SETEXT: Final = re.compile(r"=+[^\S\n]*")
@@ -120,6 +123,7 @@ class MarkdownCleaner:
         """Add a chunk of the answer; return the speakable text that is final now."""
         if not chunk:
             return ""
+        chunk = chunk.translate(_CONTROLS)
         self._buf = self._buf[self._i :] + chunk if self._i < len(self._buf) else chunk
         self._i = 0
         self._run()

@@ -127,7 +127,7 @@ async def test_bad_parameters_fail_before_any_network_call(
     assert [p.name for p in exc.value.problems] == ["output_format"]
     with pytest.raises(ParameterValidationError, match="voice_id"):
         polly.open_stream(voice_id="Nobody")
-    assert local_polly.streams == []
+    assert not local_polly.streams
     assert local_polly.server.connections_total == 0
 
 
