@@ -126,8 +126,19 @@ def _add_speak(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--raw", action="store_true", help="send the text as it is (no markdown cleaning)"
     )
+    _add_audio_options(p, default_name="speech")
+    p.add_argument("--ssml", action="store_true", help="TEXT is an SSML document")
+    _add_backend_options(p)
+    p.set_defaults(func=_cmd_speak)
+
+
+def _add_audio_options(p: argparse.ArgumentParser, *, default_name: str) -> None:
     p.add_argument(
-        "-o", "--output", type=Path, default=None, help="audio file (default: speech.<format>)"
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help=f"audio file (default: {default_name}.<format>; a .wav name writes WAV)",
     )
     p.add_argument("--voice", default="Joanna", help="Polly voice id (default: Joanna)")
     p.add_argument(
@@ -137,9 +148,6 @@ def _add_speak(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="mp3, ogg_vorbis, ogg_opus, pcm, mulaw or alaw (default: mp3)",
     )
     p.add_argument("--sample-rate", default=None, help="sample rate in Hz (default: the format's)")
-    p.add_argument("--ssml", action="store_true", help="TEXT is an SSML document")
-    _add_backend_options(p)
-    p.set_defaults(func=_cmd_speak)
 
 
 def _add_backend_options(p: argparse.ArgumentParser) -> None:
@@ -197,21 +205,7 @@ def _add_chat(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ),
     )
     p.add_argument("prompt", help="what to ask ('-' reads standard input)")
-    p.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        default=None,
-        help="audio file (default: answer.<format>; .wav for WAV)",
-    )
-    p.add_argument("--voice", default="Joanna", help="Polly voice id (default: Joanna)")
-    p.add_argument(
-        "--format",
-        dest="output_format",
-        default="mp3",
-        help="mp3, ogg_vorbis, ogg_opus, pcm, mulaw or alaw",
-    )
-    p.add_argument("--sample-rate", default=None, help="sample rate in Hz (default: the format's)")
+    _add_audio_options(p, default_name="answer")
     p.add_argument(
         "--model", default=None, help="LLM model (default: gpt-4o-mini, or the demo model)"
     )
