@@ -17,9 +17,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from polly_pipeline.cli_speak import EXTENSIONS, aws_configured, notice
+from polly_pipeline.cli_speak import (
+    EXTENSIONS,
+    LOCAL_POLLY_NOTICE,
+    aws_client,
+    notice,
+    wants_local_polly,
+)
 from polly_pipeline.client import PollyStreamingClient
 from polly_pipeline.errors import ConfigurationError, PollyPipelineError
+from polly_pipeline.local.demo_llm import DEMO_MODEL
 from polly_pipeline.pipeline import FlushPolicy, Pipeline, PipelineReport
 from polly_pipeline.protocol.params import SynthesisParams
 from polly_pipeline.session import SpeechSession
@@ -56,15 +63,18 @@ class _Progress:
             sys.stderr.flush()
 
 
+def _real_llm(args: argparse.Namespace) -> bool:
+    """A real (OpenAI-compatible) model is configured; else the offline demo model is used."""
+    return bool(args.base_url or os.environ.get("OPENAI_API_KEY"))
+
+
 @contextlib.asynccontextmanager
 async def _backends(args: argparse.Namespace) -> AsyncIterator[tuple[Any, PollyStreamingClient]]:
     """The OpenAI client and the Polly client, starting the local service where needed."""
     import openai  # noqa: PLC0415
 
-    real_llm = bool(args.base_url or os.environ.get("OPENAI_API_KEY"))
-    use_local_polly = args.backend == "local" or (
-        args.backend == "auto" and not args.endpoint_url and not aws_configured(args.profile)
-    )
+    real_llm = _real_llm(args)
+    use_local_polly = wants_local_polly(args)
     service = None
     if use_local_polly or not real_llm:
         from polly_pipeline.local.service import LocalPollyService  # noqa: PLC0415
@@ -92,18 +102,9 @@ async def _backends(args: argparse.Namespace) -> AsyncIterator[tuple[Any, PollyS
         if use_local_polly:
             assert service is not None
             polly = service.client()
-            notice(
-                "Polly: the built-in local service (offline voice, a stand-in for Amazon "
-                "Polly); configure AWS credentials and a region to use Amazon Polly."
-            )
+            notice(LOCAL_POLLY_NOTICE)
         else:
-            polly = PollyStreamingClient(
-                region=args.region,
-                endpoint_url=args.endpoint_url,
-                profile=args.profile,
-                ca_file=str(args.ca_file) if args.ca_file else None,
-            )
-            notice(f"Polly: {polly.endpoint_url} ({polly.region})")
+            polly = aws_client(args)
         await stack.enter_async_context(polly)
         yield llm, polly
 
@@ -122,11 +123,7 @@ async def run_chat(args: argparse.Namespace, prompt: str) -> int:
     sink = sink_for_path(output, params.output_format)  # refuses unwritable paths now
     progress = _Progress(not args.quiet)
     async with _backends(args) as (llm, polly):
-        model = args.model or (
-            DEFAULT_MODEL
-            if args.base_url or os.environ.get("OPENAI_API_KEY")
-            else "polly-pipeline-demo"
-        )
+        model = args.model or (DEFAULT_MODEL if _real_llm(args) else DEMO_MODEL)
         messages = [{"role": "user", "content": prompt}]
         if args.system:
             messages.insert(0, {"role": "system", "content": args.system})

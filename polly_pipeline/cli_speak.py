@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -15,7 +14,16 @@ from polly_pipeline.client import PollyStreamingClient
 from polly_pipeline.errors import ConfigurationError, CredentialsError, PollyPipelineError
 from polly_pipeline.protocol.params import SynthesisParams
 
-__all__ = ["EXTENSIONS", "aws_configured", "backend_client", "notice", "run_speak"]
+__all__ = [
+    "EXTENSIONS",
+    "LOCAL_POLLY_NOTICE",
+    "aws_client",
+    "aws_configured",
+    "backend_client",
+    "notice",
+    "run_speak",
+    "wants_local_polly",
+]
 
 EXTENSIONS = {
     "mp3": "mp3",
@@ -41,43 +49,45 @@ def aws_configured(profile: str | None) -> bool:
     return True
 
 
+#: The one-line notice printed whenever the local service stands in for Amazon Polly.
+LOCAL_POLLY_NOTICE = (
+    "Polly: the built-in local service (offline voice, a stand-in for Amazon Polly); "
+    "configure AWS credentials and a region, or pass --backend aws, to use Amazon Polly."
+)
+
+
+def wants_local_polly(args: argparse.Namespace) -> bool:
+    """Whether the options (or the lack of AWS credentials) choose the local service."""
+    return args.backend == "local" or (
+        args.backend == "auto" and not args.endpoint_url and not aws_configured(args.profile)
+    )
+
+
+def aws_client(args: argparse.Namespace) -> PollyStreamingClient:
+    """A client for Amazon Polly (or the endpoint given), announced on stderr."""
+    client = PollyStreamingClient(
+        region=args.region,
+        endpoint_url=args.endpoint_url,
+        profile=args.profile,
+        ca_file=str(args.ca_file) if args.ca_file else None,
+    )
+    where = "the endpoint" if client.endpoint_overridden else "Amazon Polly at"
+    notice(f"Polly: {where} {client.endpoint_url} ({client.region}).")
+    return client
+
+
 @contextlib.asynccontextmanager
 async def backend_client(args: argparse.Namespace) -> AsyncIterator[PollyStreamingClient]:
     """A client for the chosen backend: Amazon Polly, or the local service started here."""
-    use_local = args.backend == "local" or (
-        args.backend == "auto" and not args.endpoint_url and not aws_configured(args.profile)
-    )
-    if not use_local:
-        client = PollyStreamingClient(
-            region=args.region,
-            endpoint_url=args.endpoint_url,
-            profile=args.profile,
-            ca_file=str(args.ca_file) if args.ca_file else None,
-        )
-        where = "the Polly endpoint" if client.endpoint_overridden else "Amazon Polly at"
-        notice(f"Using {where} {client.endpoint_url} ({client.region}).")
-        async with client:
+    if not wants_local_polly(args):
+        async with aws_client(args) as client:
             yield client
         return
     from polly_pipeline.local.service import LocalPollyService  # noqa: PLC0415
 
-    notice(
-        "Using the built-in local Polly service (offline voice, a stand-in for Amazon Polly); "
-        "configure AWS credentials and a region, or pass --backend aws, to use Amazon Polly."
-    )
+    notice(LOCAL_POLLY_NOTICE)
     async with LocalPollyService() as service, service.client() as client:
         yield client
-
-
-def _check_output(path: Path) -> None:
-    """Fail before any synthesis if the output cannot be written."""
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise ConfigurationError(f"output {path} is a directory; give a file name")
-    if not parent.is_dir():
-        raise ConfigurationError(f"cannot write {path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ConfigurationError(f"cannot write {path}: permission denied")
 
 
 async def run_speak(args: argparse.Namespace) -> int:
@@ -135,37 +145,35 @@ async def _speak_ssml(
     args: argparse.Namespace, text: str, params: SynthesisParams, output: Path
 ) -> int:
     """One SSML document, sent whole on one stream (SSML cannot be split)."""
+    from polly_pipeline.session import AudioChunk, AudioClock, AudioFormat  # noqa: PLC0415
+    from polly_pipeline.sinks import sink_for_path  # noqa: PLC0415
+
     if not text.strip():
         raise ConfigurationError("nothing to speak: the text is empty")
-    _check_output(output)
-    written = 0
+    sink = sink_for_path(output, params.output_format)  # refuses unwritable paths now
+    fmt = AudioFormat(params.output_format, params.effective_sample_rate)
+    clock = AudioClock(fmt.output_format, fmt.sample_rate)
     async with backend_client(args) as client:
         started = time.monotonic()
-        async with client.open_stream(
-            voice_id=params.voice_id,
-            output_format=params.output_format,
-            sample_rate=params.sample_rate,
-        ) as stream:
-            await stream.send_ssml(text)
-            await stream.end_input()
-            with output.open("wb") as out:
-                async for chunk in stream.audio():
-                    out.write(chunk)
-                    written += len(chunk)
+        try:
+            async with client.open_stream(
+                voice_id=params.voice_id,
+                output_format=params.output_format,
+                sample_rate=params.sample_rate,
+            ) as stream:
+                await stream.send_ssml(text)
+                await stream.end_input()
+                sequence = 0
+                async for data in stream.audio():
+                    before = clock.seconds
+                    seconds = clock.feed(data) - before
+                    await sink.write(AudioChunk(data, fmt, 0, sequence, seconds))
+                    sequence += 1
+        finally:
+            await sink.close()
     print(
-        f"wrote {output} ({written} bytes, {_audio_seconds(output, params):.1f} s of audio) | "
+        f"wrote {output} ({clock.seconds:.1f} s of audio) | "
         f"done in {time.monotonic() - started:.3f} s | "
         f"{stream.stats.request_characters} characters billed"
     )
     return 0
-
-
-def _audio_seconds(path: Path, params: SynthesisParams) -> float:
-    from polly_pipeline.local.audio import decode_audio, duration_seconds  # noqa: PLC0415
-
-    rate = params.effective_sample_rate
-    try:
-        pcm = decode_audio(path.read_bytes(), params.output_format, rate)  # type: ignore[arg-type]
-    except ValueError:
-        return 0.0
-    return duration_seconds(pcm, rate)

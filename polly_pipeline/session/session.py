@@ -112,7 +112,6 @@ class _Link:
         self.clock = AudioClock(fmt.output_format, fmt.sample_rate)
         self.start_index = 0
         self.end_index = 0
-        self.input_closed = False
         self.done = asyncio.Event()
         self.error: BaseException | None = None
         self.last_sent = self.opened_at
@@ -156,6 +155,8 @@ class _Link:
 class _Segment:
     text: str
     flush: bool
+    #: characters of the turn's text up to the end of this segment
+    end: int
 
 
 class _Failed(Exception):
@@ -448,7 +449,6 @@ class Turn:
         self._links: list[_Link] = []
         self._done = asyncio.Event()
         self._first_text_at: float | None = None
-        self._emitted_seconds = 0.0
         self._first_emit_at: float | None = None
         self._delivered_seconds = 0.0
         self._first_delivery_at: float | None = None
@@ -489,8 +489,8 @@ class Turn:
             raise self.error
         if not text and not flush:
             return
-        self._segments.append(_Segment(text, flush))
         self.metrics.characters_sent += len(text)
+        self._segments.append(_Segment(text, flush, self.metrics.characters_sent))
         self._changed.set()
 
     async def finish(self) -> None:
@@ -515,7 +515,7 @@ class Turn:
             now = time.monotonic()
             if self._first_delivery_at is None:
                 self._first_delivery_at = now
-            self._delivered_seconds += _chunk_seconds(item)
+            self._delivered_seconds += item.seconds
             yield item
 
     async def wait(self) -> TurnMetrics:
@@ -685,7 +685,6 @@ class Turn:
                     if link.age >= session.max_stream_age and index > link.start_index:
                         link.end_index = index
                         await link.stream.end_input()
-                        link.input_closed = True
                         previous = link
                         link = await session._take("rollover")
                         self.metrics.rollovers += 1
@@ -699,14 +698,11 @@ class Turn:
                         await link.send_text(segment.text, flush=segment.flush)
                         index += 1
                         link.end_index = index
-                        self._sent_chars = max(
-                            self._sent_chars, sum(len(s.text) for s in self._segments[:index])
-                        )
+                        self._sent_chars = max(self._sent_chars, segment.end)
                         continue
                     if self._finished:
                         link.end_index = index
                         await link.stream.end_input()
-                        link.input_closed = True
                         return
                     self._changed.clear()
                     due = link.keepalive_due(session.keepalive_interval)
@@ -759,7 +755,6 @@ class Turn:
             if self._first_text_at is not None:
                 self.metrics.time_to_first_audio = now - self._first_text_at
         seconds = after - before
-        self._emitted_seconds += seconds
         self.metrics.audio_seconds += seconds
         chunk = AudioChunk(
             data, self.session.format, self.turn_id, self.session._next_sequence(), seconds
@@ -779,7 +774,7 @@ class Turn:
         while True:
             played = 0.0 if self._first_emit_at is None else time.monotonic() - self._first_emit_at
             sent = (self._sent_chars + next_chars) * self.session.seconds_per_character
-            ahead = max(sent, self._emitted_seconds) - played
+            ahead = max(sent, self.metrics.audio_seconds) - played
             if ahead <= pacing:
                 return
             due = link.keepalive_due(self.session.keepalive_interval)
@@ -787,6 +782,3 @@ class Turn:
             if link.keepalive_due(self.session.keepalive_interval) == 0:
                 await link.keep_alive()
 
-
-def _chunk_seconds(chunk: AudioChunk) -> float:
-    return chunk.seconds
