@@ -37,7 +37,7 @@ from polly_pipeline.errors import (
     ValidationExceptionField,
 )
 from polly_pipeline.local import demo_llm
-from polly_pipeline.local.audio import CONTENT_TYPES
+from polly_pipeline.local.audio import CONTENT_TYPES, StreamEncoder
 from polly_pipeline.local.certs import TLSMaterial
 from polly_pipeline.local.config import Fault, LocalServiceConfig
 from polly_pipeline.local.server import HttpServer, Request, RequestBody, Responder
@@ -45,7 +45,9 @@ from polly_pipeline.local.synthesis_stream import (
     StreamRecord,
     SynthesisSession,
     apply_fault,
+    check_ssml,
     new_request_id,
+    render_pcm,
 )
 from polly_pipeline.local.voices import VoiceInfo, describe_voices_payload, get_voice
 from polly_pipeline.protocol.credentials import Credentials
@@ -77,6 +79,17 @@ class _HttpError(Exception):
     @classmethod
     def of(cls, exc: ServiceException) -> _HttpError:
         return cls(exc.status or 400, exc.error_code, exc.to_payload())
+
+
+def _field_errors(problems: list[FieldProblem]) -> _HttpError:
+    """The HTTP-level ValidationException naming every rejected field."""
+    return _HttpError.of(
+        ValidationException(
+            "; ".join(f"{p.name}: {p.message}" for p in problems),
+            reason="fieldValidationFailed",
+            fields=[ValidationExceptionField(p.name, p.message) for p in problems],
+        )
+    )
 
 
 def _auth_error(message: str, code: str = "InvalidSignatureException") -> _HttpError:
@@ -334,13 +347,7 @@ class LocalPollyService:
                     )
                 )
         if problems or params is None or voice is None:
-            raise _HttpError.of(
-                ValidationException(
-                    "; ".join(f"{p.name}: {p.message}" for p in problems),
-                    reason="fieldValidationFailed",
-                    fields=[ValidationExceptionField(p.name, p.message) for p in problems],
-                )
-            )
+            raise _field_errors(problems)
         return params, voice
 
     async def _synthesize_speech(
@@ -384,22 +391,13 @@ class LocalPollyService:
             raise _HttpError(
                 400, "TextLengthExceededException", {"message": "Text exceeds 6000 characters"}
             )
-        from polly_pipeline.local.audio import StreamEncoder, resample  # noqa: PLC0415
-        from polly_pipeline.local.synthesis_stream import _check_ssml  # noqa: PLC0415
-        from polly_pipeline.local.voice import get_offline_voice  # noqa: PLC0415
-
         if text_type == "ssml":
             try:
-                _check_ssml(text)
+                check_ssml(text)
             except ServiceException as exc:
                 raise _HttpError(400, "InvalidSsmlException", {"message": exc.message}) from None
-        engine = get_offline_voice()
-        pcm = await asyncio.to_thread(
-            engine.synthesize, text, voice=voice, ssml=text_type == "ssml"
-        )
         rate = params.effective_sample_rate
-        if engine.native_sample_rate != rate:
-            pcm = resample(pcm, engine.native_sample_rate, rate)
+        pcm = await render_pcm(text, voice, ssml=text_type == "ssml", sample_rate=rate)
         encoder = StreamEncoder(params.output_format, rate)  # type: ignore[arg-type]
         audio = encoder.encode(pcm) + encoder.flush()
         await responder.send_headers(
@@ -423,13 +421,7 @@ class LocalPollyService:
             if not (p.name == "Engine" and "StartSpeechSynthesisStream" in p.message)
         ]
         if params is None or problems:
-            raise _HttpError.of(
-                ValidationException(
-                    "; ".join(f"{p.name}: {p.message}" for p in problems),
-                    reason="fieldValidationFailed",
-                    fields=[ValidationExceptionField(p.name, p.message) for p in problems],
-                )
-            )
+            raise _field_errors(problems)
         voice = get_voice(params.voice_id)
         if params.engine not in voice.supported_engines:
             raise _HttpError(

@@ -58,7 +58,7 @@ from polly_pipeline.protocol.eventstream import Header, Message
 from polly_pipeline.protocol.params import MAX_EVENT_TEXT_CHARS, SynthesisParams
 from polly_pipeline.protocol.sigv4 import EventVerifier, VerifiedRequest
 
-__all__ = ["StreamRecord", "SynthesisSession"]
+__all__ = ["StreamRecord", "SynthesisSession", "check_ssml", "render_pcm"]
 
 log = logging.getLogger("polly_pipeline.local")
 
@@ -291,7 +291,7 @@ class SynthesisSession:
         if event.flush:
             self.record.flushes += 1
         if event.text_type == "ssml":
-            _check_ssml(event.text)
+            check_ssml(event.text)
             self._schedule(self._buffer, ssml=False)
             self._buffer = ""
             self._schedule(event.text, ssml=True)
@@ -313,7 +313,6 @@ class SynthesisSession:
     # -- synthesizer ----------------------------------------------------------------------------
 
     async def _synthesize(self) -> None:
-        voice = get_offline_voice()
         latency = self._config.latency
         while True:
             job = await self._jobs.get()
@@ -321,9 +320,7 @@ class SynthesisSession:
                 break
             text, ssml = job
             started = time.monotonic()
-            pcm = await asyncio.to_thread(voice.synthesize, text, voice=self._voice, ssml=ssml)
-            if voice.native_sample_rate != self._rate:
-                pcm = resample(pcm, voice.native_sample_rate, self._rate)
+            pcm = await render_pcm(text, self._voice, ssml=ssml, sample_rate=self._rate)
             seconds = len(pcm) / 2 / self._rate
             self.record.audio_seconds += seconds
             data = self._encoder.encode(pcm)
@@ -378,7 +375,20 @@ def _invalid(message: str) -> ValidationException:
     return ValidationException(message, reason="invalidInboundEvent")
 
 
-def _check_ssml(text: str) -> None:
+async def render_pcm(text: str, voice: VoiceInfo, *, ssml: bool, sample_rate: int) -> bytes:
+    """Speak ``text`` with the offline voice: s16le mono PCM at ``sample_rate`` (off the loop)."""
+
+    def render() -> bytes:
+        engine = get_offline_voice()
+        pcm = engine.synthesize(text, voice=voice, ssml=ssml)
+        if engine.native_sample_rate != sample_rate:
+            pcm = resample(pcm, engine.native_sample_rate, sample_rate)
+        return pcm
+
+    return await asyncio.to_thread(render)
+
+
+def check_ssml(text: str) -> None:
     """An SSML event must hold one whole, well-formed <speak> document."""
     try:
         root = ElementTree.fromstring(text)
