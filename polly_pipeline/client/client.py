@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
+from polly_pipeline._aio import AsyncResource
 from polly_pipeline.client.config import (
     CredentialsProvider,
     ResolvedEndpoint,
@@ -40,7 +41,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class PollyStreamingClient:
+class PollyStreamingClient(AsyncResource):
     """Amazon Polly bidirectional streaming over HTTP/2 with SigV4.
 
     Args:
@@ -243,17 +244,6 @@ class PollyStreamingClient:
         """Close every pooled connection. Idempotent."""
         self._closed = True
         await self._pool.aclose()
-
-    async def __aenter__(self) -> PollyStreamingClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 async def _send_all(stream: SpeechSynthesisStream, text: str, text_type: str) -> None:

@@ -19,9 +19,9 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Final, Protocol
 
+from polly_pipeline._aio import AsyncResource
 from polly_pipeline.errors import (
     ConnectionClosedError,
     NetworkTimeout,
@@ -70,7 +70,7 @@ class StreamStats:
         return self.first_audio_at - self.first_text_at
 
 
-class SpeechSynthesisStream:
+class SpeechSynthesisStream(AsyncResource):
     """A duplex speech synthesis stream; obtain one from ``PollyStreamingClient.open_stream``.
 
     Send with :meth:`send_text`, :meth:`send_ssml`, :meth:`flush`; finish the input with
@@ -298,17 +298,6 @@ class SpeechSynthesisStream:
                 await self._output_iter.aclose()  # type: ignore[attr-defined]
         if self._transport is not None:
             await self._transport.aclose()
-
-    async def __aenter__(self) -> SpeechSynthesisStream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 class _TransportStream(Protocol):

@@ -22,9 +22,9 @@ import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Literal
 
+from polly_pipeline._aio import AsyncResource
 from polly_pipeline.errors import (
     ConfigurationError,
     ProtocolError,
@@ -501,7 +501,7 @@ class _ConnectionProtocol(asyncio.Protocol):
             self._raw.abort()
 
 
-class HttpServer:
+class HttpServer(AsyncResource):
     """An HTTP/2 + HTTP/1.1 server over TLS, for the local service and for tests.
 
     Args:
@@ -600,17 +600,8 @@ class HttpServer:
         for _ in range(3):
             await asyncio.sleep(0)
 
-    async def __aenter__(self) -> HttpServer:
+    async def _enter(self) -> None:
         await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- for the connection protocol ---------------------------------------------------------
 

@@ -25,10 +25,10 @@ from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from polly_pipeline._aio import AsyncResource
 from polly_pipeline.errors import (
     FieldProblem,
     ServiceException,
@@ -96,7 +96,7 @@ def _auth_error(message: str, code: str = "InvalidSignatureException") -> _HttpE
     return _HttpError(403, code, {"message": message})
 
 
-class LocalPollyService:
+class LocalPollyService(AsyncResource):
     """The local Polly service; use ``async with LocalPollyService() as service:``.
 
     Args:
@@ -157,17 +157,8 @@ class LocalPollyService:
             self._tmpdir.cleanup()
             self._tmpdir = None
 
-    async def __aenter__(self) -> LocalPollyService:
+    async def _enter(self) -> None:
         await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- what clients need ------------------------------------------------------------------
 

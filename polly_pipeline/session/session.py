@@ -46,8 +46,8 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 
+from polly_pipeline._aio import AsyncResource
 from polly_pipeline.client.client import PollyStreamingClient
 from polly_pipeline.client.stream import SpeechSynthesisStream
 from polly_pipeline.errors import (
@@ -168,7 +168,7 @@ class _Failed(Exception):
         self.cause = cause
 
 
-class SpeechSession:
+class SpeechSession(AsyncResource):
     """A persistent speech session over one client (many sessions may share a client).
 
     Args:
@@ -279,17 +279,8 @@ class SpeechSession:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
-    async def __aenter__(self) -> SpeechSession:
+    async def _enter(self) -> None:
         await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- turns ----------------------------------------------------------------------------------
 
@@ -781,4 +772,3 @@ class Turn:
             await asyncio.sleep(max(0.01, min(ahead - pacing, due)))
             if link.keepalive_due(self.session.keepalive_interval) == 0:
                 await link.keep_alive()
-

@@ -23,9 +23,9 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from polly_pipeline._aio import AsyncResource
 from polly_pipeline.errors import ConfigurationError, LLMError
 
 try:
@@ -115,7 +115,7 @@ class _Tally:
         )
 
 
-class OpenAIChatSource:
+class OpenAIChatSource(AsyncResource):
     """An async iterator of text deltas; :attr:`result` says what happened once it is done.
 
     Use it with ``async for`` (and ``aclose()`` or ``async with`` if you stop early: that
@@ -154,17 +154,6 @@ class OpenAIChatSource:
     async def aclose(self) -> None:
         """Stop reading and close the HTTP response. Idempotent."""
         await self._deltas.aclose()
-
-    async def __aenter__(self) -> OpenAIChatSource:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def _run(self) -> AsyncGenerator[str, None]:
         try:

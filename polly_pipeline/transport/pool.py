@@ -18,9 +18,9 @@ import logging
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
+from polly_pipeline._aio import AsyncResource
 from polly_pipeline.errors import (
     ConfigurationError,
     ConnectError,
@@ -74,7 +74,7 @@ class _Host:
         return None
 
 
-class ConnectionPool:
+class ConnectionPool(AsyncResource):
     """HTTP/2 connections (awscrt, TLS with ALPN h2) shared by many streams.
 
     Args:
@@ -326,17 +326,6 @@ class ConnectionPool:
             await asyncio.gather(*(c.wait_closed(closed_by) for c in conns))
         finally:
             self._close_done.set()
-
-    async def __aenter__(self) -> ConnectionPool:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 def _request_headers(

@@ -21,11 +21,11 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future as CrtFuture
 from dataclasses import dataclass
 from io import BytesIO
-from types import TracebackType
 from typing import Any
 
 from awscrt import http as crt_http
 
+from polly_pipeline._aio import AsyncResource
 from polly_pipeline.errors import (
     ConnectionClosedError,
     NetworkTimeout,
@@ -61,7 +61,7 @@ class _StreamOver(Exception):
     """awscrt no longer accepts writes: the stream completed (the response side says why)."""
 
 
-class Http2Stream:
+class Http2Stream(AsyncResource):
     """One duplex HTTP/2 exchange: the request body flows in while the response flows out.
 
     Get one from :meth:`ConnectionPool.open_stream`. ``await response()`` for the status and
@@ -352,14 +352,3 @@ class Http2Stream:
     async def _wait_completed(self, deadline: float) -> None:
         while not self._completed and await self._waiters.wait(deadline):
             pass
-
-    async def __aenter__(self) -> Http2Stream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
