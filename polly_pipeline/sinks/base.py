@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from types import TracebackType
 from typing import Protocol, runtime_checkable
 
+from polly_pipeline._aio import AsyncResource
 from polly_pipeline.errors import ConfigurationError, StreamStateError
 from polly_pipeline.session.chunks import AudioChunk, AudioFormat
 
-__all__ = ["AudioSink", "BaseSink", "check_writable"]
+__all__ = ["AudioSink", "BaseSink", "SinkContext", "check_writable"]
 
 
 @runtime_checkable
@@ -33,7 +33,18 @@ class AudioSink(Protocol):
         ...
 
 
-class BaseSink:
+class SinkContext(AsyncResource):
+    """``async with sink:`` closes the sink on the way out (the sink protocol's ``close``)."""
+
+    async def close(self) -> None:
+        """Flush and release the output; idempotent."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        await self.close()
+
+
+class BaseSink(SinkContext):
     """A sink's bookkeeping: one format per sink, no writes after close, ``async with``.
 
     Subclasses implement :meth:`_write` (and :meth:`_close` if they hold resources).
@@ -79,17 +90,6 @@ class BaseSink:
 
     async def _close(self) -> None:
         return None
-
-    async def __aenter__(self) -> BaseSink:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 def check_writable(path: Path, *, overwrite: bool = True) -> None:

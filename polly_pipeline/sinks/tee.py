@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from types import TracebackType
-
 from polly_pipeline.errors import ConfigurationError, StreamStateError
 from polly_pipeline.session.chunks import AudioChunk
-from polly_pipeline.sinks.base import AudioSink
+from polly_pipeline.sinks.base import AudioSink, SinkContext
 
 __all__ = ["TeeSink"]
 
 
-class TeeSink:
+class TeeSink(SinkContext):
     """Writes every chunk to each of ``sinks``, in order.
 
     One failing sink does not starve the others: every sink gets the chunk (and ``close()``
@@ -58,14 +56,3 @@ class TeeSink:
                 first = first or exc
         if first is not None:
             raise first
-
-    async def __aenter__(self) -> TeeSink:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
