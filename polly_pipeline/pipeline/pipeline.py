@@ -22,6 +22,7 @@ from polly_pipeline.pipeline.stages import SpeechItem, clean, segment, speak
 from polly_pipeline.session.events import TurnMetrics
 from polly_pipeline.session.session import SpeechSession
 from polly_pipeline.sinks import AudioSink
+from polly_pipeline.sinks.base import interrupt_sink
 from polly_pipeline.text.clean import CleanOptions
 from polly_pipeline.text.segment import SegmenterOptions
 
@@ -118,7 +119,9 @@ class Pipeline:
 
         Sinks receive chunks as they arrive and are closed in every case, so their output is
         valid even when the run fails; the error (an LLM failure, a session giving up) is raised
-        after the audio of the text received so far was delivered.
+        after the audio of the text received so far was delivered. Cancelling the run is a
+        barge-in: the turn is interrupted, and sinks that have an ``interrupt()`` method (a
+        player) are told to stop output at once before they are closed.
         """
         if not sinks:
             raise ConfigurationError("Pipeline.run needs at least one sink (e.g. MemorySink())")
@@ -130,6 +133,7 @@ class Pipeline:
             items = items | clean.pipe(self.clean_options)
         segments = items | segment.pipe(self.segmenter, self.flush)
         audio = stream.iterate(self._count_items(segments, report)) | speak.pipe(self.session)
+        interrupted = False
         try:
             async with audio.stream() as chunks:
                 async for chunk in chunks:
@@ -141,8 +145,13 @@ class Pipeline:
                     report.audio_seconds += chunk.seconds
                     await asyncio.gather(*(sink.write(chunk) for sink in sinks))
                     self._progress(report)
+        except asyncio.CancelledError:
+            interrupted = True  # barge-in: players stop now instead of draining
+            raise
         finally:
             report.total_seconds = report.elapsed()
+            if interrupted:
+                await asyncio.gather(*map(interrupt_sink, sinks), return_exceptions=True)
             report.turn = self.session.turns[-1] if self.session.turns else None
             errors = await asyncio.gather(*(s.close() for s in sinks), return_exceptions=True)
             self._progress(report)

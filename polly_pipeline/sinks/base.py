@@ -1,7 +1,8 @@
 """Pipeline layer: the audio sink protocol and what the built-in sinks share.
 
 A sink receives :class:`~polly_pipeline.session.chunks.AudioChunk` objects as they arrive (no
-sink buffers the whole output) and is closed once. ``close()`` is idempotent and leaves valid
+sink buffers the whole output) and is closed once; a player may also have an optional
+``interrupt()`` (see :func:`interrupt_sink`). ``close()`` is idempotent and leaves valid
 output behind also after an error or a cancellation; writing after it raises
 :class:`~polly_pipeline.errors.StreamStateError`. A sink holds one audio format: a chunk whose
 format differs from the first one raises :class:`~polly_pipeline.errors.ConfigurationError`.
@@ -17,7 +18,7 @@ from polly_pipeline._aio import AsyncResource
 from polly_pipeline.errors import ConfigurationError, StreamStateError
 from polly_pipeline.session.chunks import AudioChunk, AudioFormat
 
-__all__ = ["AudioSink", "BaseSink", "SinkContext", "check_writable"]
+__all__ = ["AudioSink", "BaseSink", "SinkContext", "check_writable", "interrupt_sink"]
 
 
 @runtime_checkable
@@ -31,6 +32,18 @@ class AudioSink(Protocol):
     async def close(self) -> None:
         """Flush and release everything; the output is complete and valid afterwards."""
         ...
+
+
+async def interrupt_sink(sink: AudioSink) -> None:
+    """Tell ``sink`` to stop output now, if it can.
+
+    A sink may have an optional ``async interrupt()`` method: "stop output at once" (a player
+    fades out instead of playing what it has queued). ``Pipeline.run`` calls it when a run is
+    cancelled (barge-in), before ``close()``. Sinks without it are simply closed.
+    """
+    method = getattr(sink, "interrupt", None)
+    if callable(method):
+        await method()
 
 
 class SinkContext(AsyncResource):

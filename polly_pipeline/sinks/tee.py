@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from polly_pipeline.errors import ConfigurationError, StreamStateError
 from polly_pipeline.session.chunks import AudioChunk
-from polly_pipeline.sinks.base import AudioSink, SinkContext
+from polly_pipeline.sinks.base import AudioSink, SinkContext, interrupt_sink
 
 __all__ = ["TeeSink"]
 
@@ -42,6 +44,13 @@ class TeeSink(SinkContext):
                 first = first or exc
         if first is not None:
             raise first
+
+    async def interrupt(self) -> None:
+        """Tell every sink that can to stop output now (see :func:`interrupt_sink`)."""
+        errors = await asyncio.gather(*map(interrupt_sink, self.sinks), return_exceptions=True)
+        for error in errors:
+            if isinstance(error, BaseException):
+                raise error
 
     async def close(self) -> None:
         """Close every sink; then raise the first error, if any. Idempotent."""

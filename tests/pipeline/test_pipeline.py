@@ -14,8 +14,8 @@ from polly_pipeline.errors import ConfigurationError, ParameterValidationError
 from polly_pipeline.local.audio import decode_audio, duration_seconds
 from polly_pipeline.local.service import LocalPollyService
 from polly_pipeline.pipeline import FlushPolicy, Pipeline, clean, segment, speak
-from polly_pipeline.session import SpeechSession
-from polly_pipeline.sinks import MemorySink, WavFileSink
+from polly_pipeline.session import AudioChunk, SpeechSession
+from polly_pipeline.sinks import MemorySink, TeeSink, WavFileSink
 from polly_pipeline.text.clean import clean_markdown
 
 ANSWER = (
@@ -166,3 +166,48 @@ async def test_bad_input_is_named(polly: PollyStreamingClient) -> None:
             await Pipeline(session).run([b"bytes"], MemorySink())  # type: ignore[list-item]
         with pytest.raises(ConfigurationError, match="flush mode"):
             FlushPolicy("sometimes")  # type: ignore[arg-type]
+
+
+class _Player(MemorySink):
+    """A sink with the optional ``interrupt()``: records the order of the calls it gets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+        self.playing = asyncio.Event()
+
+    async def _write(self, chunk: AudioChunk) -> None:
+        await super()._write(chunk)
+        self.playing.set()
+
+    async def interrupt(self) -> None:
+        self.calls.append("interrupt")
+
+    async def close(self) -> None:
+        self.calls.append("close")
+        await super().close()
+
+
+async def test_cancelling_a_run_interrupts_players_before_closing_them(
+    polly: PollyStreamingClient,
+) -> None:
+    player, plain = _Player(), MemorySink()
+    teed = _Player()
+    async with session_for(polly, voice_id="Joanna", output_format="pcm") as session:
+        run = asyncio.create_task(
+            Pipeline(session).run(tokens(ANSWER, first=0, gap=0.05), player, plain, TeeSink(teed))
+        )
+        async with asyncio.timeout(10):
+            await player.playing.wait()
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        assert player.calls == ["interrupt", "close"]
+        assert teed.calls == ["interrupt", "close"]  # TeeSink passes it on
+        assert plain.closed  # a sink without interrupt() is just closed
+        assert session.turns[-1].interrupted
+        # a run that completes drains: no interrupt
+        finished = _Player()
+        await Pipeline(session).run("Next answer.", finished)
+        assert finished.calls == ["close"]
+        assert finished.data
