@@ -4,7 +4,8 @@ A :class:`Connection` counts the streams it carries against the server's
 SETTINGS_MAX_CONCURRENT_STREAMS, because awscrt would silently queue a stream beyond that
 limit.
 
-A connection is handed out only after the server's SETTINGS arrived (awscrt reports the
+Its socket gets TCP_NODELAY (see :mod:`~polly_pipeline.transport.nodelay`). A connection is
+handed out only after the server's SETTINGS arrived (awscrt reports the
 connection up before that): besides the stream limit, awscrt 0.38 never resumes a stream that
 ran out of flow-control window before a SETTINGS frame raised the initial window, so a request
 body sent early can stall for good.
@@ -24,6 +25,7 @@ from awscrt import io as crt_io
 from polly_pipeline.errors import ConnectError, NetworkTimeout
 from polly_pipeline.transport.config import Endpoint, Timeouts, TLSConfig
 from polly_pipeline.transport.crt import CA_HINT, connect_error, post
+from polly_pipeline.transport.nodelay import disable_nagle, tcp_sockets
 from polly_pipeline.transport.probe import certificate_problem, probe_is_authoritative
 
 __all__ = ["SETTINGS_WAIT", "Connection"]
@@ -153,6 +155,7 @@ class Connection:
             if not post(loop, deliver, setup) and setup.exception() is None:
                 setup.result().close()
 
+        sockets_before = tcp_sockets()
         crt_http.Http2ClientConnection.new(
             endpoint.host,
             endpoint.port,
@@ -190,6 +193,9 @@ class Connection:
             if exc is not None:
                 raise connect_error(exc, endpoint, timeouts.connect) from exc
             self.crt = setup.result()
+            # small frames must not wait for the server's delayed ACK (see nodelay)
+            tuned = disable_nagle(endpoint.port, sockets_before)
+            log.debug("connection %d: TCP_NODELAY set on %d socket(s)", self.id, tuned)
         finally:
             if probe is not None and not probe.done():
                 probe.cancel()
