@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
+import weakref
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -68,13 +71,65 @@ def tls_context(tls: TLSConfig) -> crt_io.ClientTlsContext:
     return crt_io.ClientTlsContext(options)
 
 
+class _Inbox:
+    """Callbacks from awscrt threads waiting to run on one loop, handed over in batches.
+
+    A busy client receives thousands of body chunks a second across its streams. Waking the
+    loop once per chunk (``call_soon_threadsafe`` writes to the loop's self-pipe every time)
+    costs a system call and a handle each; the inbox wakes the loop once for everything that
+    arrived meanwhile, and runs it in arrival order.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.items: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self.lock = threading.Lock()
+        self.scheduled = False
+
+    def post(self, callback: Callable[..., Any], args: tuple[Any, ...]) -> bool:
+        if self.loop.is_closed():
+            return False
+        with self.lock:
+            self.items.append((callback, args))
+            if self.scheduled:
+                return True
+            self.scheduled = True
+        try:
+            self.loop.call_soon_threadsafe(self.drain)
+        except RuntimeError:  # the loop closed meanwhile
+            with self.lock:
+                self.items.clear()
+                self.scheduled = False
+            return False
+        return True
+
+    def drain(self) -> None:
+        with self.lock:
+            items, self.items = self.items, deque()
+            self.scheduled = False
+        for callback, args in items:
+            try:
+                callback(*args)
+            except Exception as exc:  # one failing callback must not drop the others
+                self.loop.call_exception_handler(
+                    {"message": f"error in awscrt callback {callback!r}", "exception": exc}
+                )
+
+
+_inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Inbox] = weakref.WeakKeyDictionary()
+_inboxes_lock = threading.Lock()
+
+
 def post(loop: asyncio.AbstractEventLoop, callback: Callable[..., Any], *args: Any) -> bool:
-    """Run ``callback(*args)`` on ``loop``'s thread; False if the loop is already closed."""
-    try:
-        loop.call_soon_threadsafe(callback, *args)
-    except RuntimeError:
-        return False
-    return True
+    """Run ``callback(*args)`` on ``loop``'s thread; False if the loop is already closed.
+
+    Callbacks posted to one loop run in the order they were posted.
+    """
+    inbox = _inboxes.get(loop)
+    if inbox is None:
+        with _inboxes_lock:
+            inbox = _inboxes.setdefault(loop, _Inbox(loop))
+    return inbox.post(callback, args)
 
 
 def error_name(exc: BaseException) -> str:
