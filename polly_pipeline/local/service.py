@@ -40,6 +40,7 @@ from polly_pipeline.local import demo_llm
 from polly_pipeline.local.audio import CONTENT_TYPES, StreamEncoder
 from polly_pipeline.local.certs import TLSMaterial
 from polly_pipeline.local.config import Fault, LocalServiceConfig
+from polly_pipeline.local.render import render_pcm
 from polly_pipeline.local.server import HttpServer, Request, RequestBody, Responder
 from polly_pipeline.local.synthesis_stream import (
     StreamRecord,
@@ -47,7 +48,6 @@ from polly_pipeline.local.synthesis_stream import (
     apply_fault,
     check_ssml,
     new_request_id,
-    render_pcm,
 )
 from polly_pipeline.local.voices import VoiceInfo, describe_voices_payload, get_voice
 from polly_pipeline.protocol.credentials import Credentials

@@ -40,10 +40,10 @@ from polly_pipeline.errors import (
     ValidationException,
     ValidationExceptionField,
 )
-from polly_pipeline.local.audio import StreamEncoder, resample
+from polly_pipeline.local.audio import StreamEncoder
 from polly_pipeline.local.config import Fault, LocalServiceConfig
+from polly_pipeline.local.render import render_pcm
 from polly_pipeline.local.server import Request, RequestBody, Responder
-from polly_pipeline.local.voice import get_offline_voice
 from polly_pipeline.local.voices import VoiceInfo
 from polly_pipeline.protocol.events import (
     AudioEvent,
@@ -58,7 +58,7 @@ from polly_pipeline.protocol.eventstream import Header, Message
 from polly_pipeline.protocol.params import MAX_EVENT_TEXT_CHARS, SynthesisParams
 from polly_pipeline.protocol.sigv4 import EventVerifier, VerifiedRequest
 
-__all__ = ["StreamRecord", "SynthesisSession", "check_ssml", "render_pcm"]
+__all__ = ["StreamRecord", "SynthesisSession", "check_ssml"]
 
 log = logging.getLogger("polly_pipeline.local")
 
@@ -84,6 +84,10 @@ class StreamRecord:
     fault: Fault | None = None
     outcome: str = "open"
     started: float = field(default_factory=time.monotonic)
+    #: monotonic times: first text received; first audio due by the latency model; sent
+    first_text_at: float | None = None
+    first_audio_due: float | None = None
+    first_audio_sent: float | None = None
 
 
 def billable_characters(event: TextEvent) -> int:
@@ -288,6 +292,8 @@ class SynthesisSession:
             self.record.keep_alives += 1
         else:
             self.record.texts.append(event.text)
+            if self.record.first_text_at is None and event.text:
+                self.record.first_text_at = time.monotonic()
         if event.flush:
             self.record.flushes += 1
         if event.text_type == "ssml":
@@ -353,6 +359,9 @@ class SynthesisSession:
                 await asyncio.sleep(wait)
             if piece:
                 await self._responder.send_data(encode_output_event(AudioEvent(piece)))
+                if self.record.first_audio_sent is None:
+                    self.record.first_audio_due = at + delay
+                    self.record.first_audio_sent = time.monotonic()
                 self._audio_events += 1
                 self.record.audio_bytes += len(piece)
             if finished_text is not None:
@@ -373,19 +382,6 @@ class SynthesisSession:
 
 def _invalid(message: str) -> ValidationException:
     return ValidationException(message, reason="invalidInboundEvent")
-
-
-async def render_pcm(text: str, voice: VoiceInfo, *, ssml: bool, sample_rate: int) -> bytes:
-    """Speak ``text`` with the offline voice: s16le mono PCM at ``sample_rate`` (off the loop)."""
-
-    def render() -> bytes:
-        engine = get_offline_voice()
-        pcm = engine.synthesize(text, voice=voice, ssml=ssml)
-        if engine.native_sample_rate != sample_rate:
-            pcm = resample(pcm, engine.native_sample_rate, sample_rate)
-        return pcm
-
-    return await asyncio.to_thread(render)
 
 
 def check_ssml(text: str) -> None:
