@@ -53,7 +53,7 @@ from harness.report import (
     plots,
     scale_table,
 )
-from harness.scale import ScalePoint, scale_point
+from harness.scale import SPREAD, ScalePoint, scale_point, service_process
 
 from polly_pipeline.local.background import BackgroundService
 from polly_pipeline.local.config import DemoLLMConfig, LocalServiceConfig
@@ -97,11 +97,14 @@ async def compare(
     return many, ref
 
 
-async def scale(service: LocalPollyService, sizes: list[int]) -> list[ScalePoint]:
+async def scale(sizes: list[int]) -> list[ScalePoint]:
     points = []
-    for n in sizes:
-        points.append(await scale_point(service, n))
-        print(f"  scale: {n} sessions", file=sys.stderr, flush=True)
+    with service_process() as service:
+        for n in sizes:
+            for spread in (SPREAD, 0.0):
+                points.append(await scale_point(service, n, spread=spread))
+                kind = "spread" if spread else "burst"
+                print(f"  scale: {n} sessions ({kind})", file=sys.stderr, flush=True)
     return points
 
 
@@ -125,7 +128,8 @@ def build_report(  # noqa: PLR0917 (one call site; the parts of one report)
     assert isinstance(seg, dict)
     assert isinstance(dec, list)
     assert isinstance(sig, dict)
-    p200 = next((p for p in points if p.sessions == 200), None)
+    p200 = next((p for p in points if p.sessions == 200 and p.arrivals == "spread"), None)
+    b200 = next((p for p in points if p.sessions == 200 and p.arrivals == "burst"), None)
     ref_tokens = len(REFERENCE_TOKENS)
     lines = [
         "# polly-pipeline benchmark report",
@@ -152,10 +156,11 @@ def build_report(  # noqa: PLR0917 (one call site; the parts of one report)
         f"- Service: `LocalPollyService` with `LatencyModel.realistic()` = first audio "
         f"{LATENCY.first_audio * 1000:.0f} ms after a synthesis request, real-time factor "
         f"{LATENCY.real_time_factor}, network delay {LATENCY.network_delay * 1000:.0f} ms per "
-        "outbound event. It runs in a `BackgroundService` thread (own event loop) in the same "
-        "process as the clients: it shares the GIL and the CPUs, so its work (signature checks, "
-        "botocore parsing, espeak-ng synthesis, encoding) shows up as client latency and in the "
-        "process CPU figures.",
+        "outbound event. For parts 1 and 2 it runs in a `BackgroundService` thread (own event "
+        "loop) in the same process as the clients: it shares the GIL, so its work (signature "
+        "checks, botocore parsing, espeak-ng synthesis, encoding) shows up as client latency. "
+        "For part 3 it runs in its own process (`polly-pipeline local --latency realistic`), "
+        "as Amazon Polly would. Both machines' worth of work share these 2 CPUs.",
         f"- Voice `{VOICE}`, pcm 16 kHz; warm connections for every approach (a warm "
         "`SpeechSession` for ours, a warmed HTTP/2 connection for the one-shot stream, a warmed "
         "botocore HTTP/1.1 pool for SynthesizeSpeech).",
@@ -178,8 +183,14 @@ def build_report(  # noqa: PLR0917 (one call site; the parts of one report)
     ]
     if p200 is not None:
         lines.append(
-            f"| overhead p99 at 200 sessions <= 50 ms | {ms(p200.overhead_p99)} ms "
+            f"| overhead p99 at 200 concurrent sessions <= 50 ms | {ms(p200.overhead_p99)} ms "
+            f"(arrivals spread over {SPREAD:g} s, {p200.active_peak} turns active at once) "
             f"| {met(p200.overhead_p99 <= 0.050)} |"
+        )
+    if b200 is not None:
+        lines.append(
+            f"| (worst case, not the target) 200 sessions starting in the same millisecond "
+            f"| {ms(b200.overhead_p99)} ms | {met(b200.overhead_p99 <= 0.050)} |"
         )
     else:
         lines.append("| overhead p99 at 200 sessions <= 50 ms | not run (--quick) | - |")
@@ -210,12 +221,16 @@ def build_report(  # noqa: PLR0917 (one call site; the parts of one report)
         "## 3. Scale: concurrent sessions in one process",
         "",
         f"Each session is a warm `SpeechSession` speaking a shorter answer ({len(SHORT_TOKENS)} "
-        f"tokens, two sentences) at the realistic pace; all start together and share one "
-        "client (one connection pool). The local service runs in the same process "
-        "(BackgroundService thread), so CPU and RSS include the service's side of every stream; "
-        "the client loop column is the client's event-loop thread alone (awscrt's native "
-        "threads are in the process figure only). RSS per session is (peak RSS during the run - "
-        "RSS before) / sessions; each session holds two streams (active + warm spare).",
+        "tokens, two sentences) at the realistic pace; all sessions share one client (one "
+        "connection pool) in this process. The local service runs in its own process. "
+        f"*spread*: the sessions start evenly over {SPREAD:g} s, shorter than a turn (the LLM "
+        "streams for ~2.3 s), so from the last arrival on every turn is active at once "
+        "(*active peak*): N users in conversation. *burst*: all start in the same millisecond "
+        "with the same tokens, so all first segments, TextEvents and first audio coincide: the "
+        "worst case. Client CPU: the whole process (event loop + awscrt's threads) and the "
+        "event-loop thread alone; service CPU: the service process. RSS per session is (peak "
+        "RSS during the run - RSS before) / sessions; each session holds two streams (active + "
+        "warm spare).",
         "",
         *scale_table(points),
         "",
@@ -266,8 +281,8 @@ def main() -> None:
     with BackgroundService(config) as service:
         print("comparing approaches...", file=sys.stderr, flush=True)
         many, ref = asyncio.run(compare(service, args.runs, fast, ref_llm))
-        print("scale...", file=sys.stderr, flush=True)
-        points = asyncio.run(scale(service, sizes))
+    print("scale (the service in its own process)...", file=sys.stderr, flush=True)
+    points = asyncio.run(scale(sizes))
     print("components...", file=sys.stderr, flush=True)
     comp: dict[str, object] = {
         "decoder": components.decoder_throughput(3 if args.quick else 5),
