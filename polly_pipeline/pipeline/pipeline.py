@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 
-from aiostream import stream
+from aiostream import Stream, stream
 
 from polly_pipeline.errors import ConfigurationError
 from polly_pipeline.pipeline.flush import FlushPolicy
@@ -197,6 +197,10 @@ class Pipeline:
 async def _as_async(source: Source) -> AsyncIterator[str]:
     if isinstance(source, str):
         yield source
+    elif isinstance(source, Stream):  # an aiostream pipeline: iterate it inside its context
+        async with source.stream() as streamer:
+            async for item in streamer:
+                yield item
     elif isinstance(source, AsyncIterable):
         async for item in source:
             yield item

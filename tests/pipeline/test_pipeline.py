@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiostream import stream
+from aiostream import pipe, stream
 
 from polly_pipeline.client import PollyStreamingClient
 from polly_pipeline.errors import ConfigurationError, ParameterValidationError
@@ -211,3 +211,13 @@ async def test_cancelling_a_run_interrupts_players_before_closing_them(
         await Pipeline(session).run("Next answer.", finished)
         assert finished.calls == ["close"]
         assert finished.data
+
+
+async def test_an_aiostream_pipeline_is_a_source(polly: PollyStreamingClient) -> None:
+    shout = stream.iterate(["Hello ", "there. ", "Bye."]) | pipe.map(str.upper)
+    sink = MemorySink()
+    async with session_for(polly, voice_id="Joanna", output_format="pcm") as session:
+        report = await Pipeline(session).run(shout, sink)
+    assert report.tokens_in == 3
+    assert report.characters_sent == len("HELLO THERE. BYE.")
+    assert (sink.duration_seconds() or 0) > 0.5
