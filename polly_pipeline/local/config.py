@@ -10,9 +10,10 @@ from __future__ import annotations
 import random
 import threading
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from polly_pipeline.errors import ConfigurationError
 from polly_pipeline.protocol.credentials import Credentials
@@ -150,19 +151,27 @@ class LatencyModel:
 
 @dataclass(frozen=True)
 class DemoLLMConfig:
-    """How the offline demo LLM (``POST /v1/chat/completions``) paces its canned answers.
+    """How the offline demo LLM (``POST /v1/chat/completions``) answers and paces its answers.
 
     Attributes:
         first_token_delay: seconds from the request to the first token.
         tokens_per_second: the token rate after the first; 0 sends them as fast as possible.
         seed: how answers are cut into tokens (same seed, same tokens).
         fail_after_tokens: for tests: drop the connection after this many content tokens.
+        answer: for tests: answer every request with this text instead of a canned answer
+            (cut into tokens like the canned ones).
+        answer_tokens: for tests: answer every request with exactly these tokens.
+        on_request: for tests: called with the JSON body of every valid request before it is
+            answered (on the service's thread; it must not block or raise).
     """
 
     first_token_delay: float = 0.4
     tokens_per_second: float = 40.0
     seed: int = 0
     fail_after_tokens: int | None = None
+    answer: str | None = None
+    answer_tokens: tuple[str, ...] | None = None
+    on_request: Callable[[Mapping[str, Any]], None] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.first_token_delay < 0 or self.tokens_per_second < 0:
@@ -171,6 +180,12 @@ class DemoLLMConfig:
             )
         if self.fail_after_tokens is not None and self.fail_after_tokens < 0:
             raise ConfigurationError("demo LLM fail_after_tokens must be >= 0 (or None)")
+        if self.answer is not None and self.answer_tokens is not None:
+            raise ConfigurationError("give the demo LLM an answer or answer_tokens, not both")
+        if self.answer_tokens is not None and not all(
+            isinstance(token, str) for token in self.answer_tokens
+        ):
+            raise ConfigurationError("demo LLM answer_tokens must all be strings")
 
 
 @dataclass

@@ -12,6 +12,10 @@ the request offers ``tools`` and the last message is the user's, it calls the fi
 once; after the tool's answer it answers in text), ``max_tokens`` / ``max_completion_tokens``
 (finish_reason ``length``) and ``stream_options.include_usage``. Any bearer token is accepted,
 but the ``Authorization`` header is required, as OpenAI requires it.
+
+For tests it can be scripted (:class:`DemoLLMConfig`): a fixed ``answer`` text or exact
+``answer_tokens`` instead of the canned answers, a failure after N tokens, and an
+``on_request`` hook that sees every request (the ``fake_llm`` pytest fixture builds on these).
 """
 
 from __future__ import annotations
@@ -215,10 +219,13 @@ async def chat_completions(
     started = asyncio.get_running_loop().time()
     try:
         _check_auth(request)
-        chat = _parse(await _read_json(body))
+        doc = await _read_json(body)
+        chat = _parse(doc)
     except _APIError as exc:
         await _send_json(responder, exc.status, exc.payload)
         return
+    if config.on_request is not None:
+        config.on_request(doc)
     prompt_tokens = sum(
         len(tokenize(_text_of(m.get("content")), config.seed)) + 3 for m in chat.messages
     )
@@ -386,8 +393,12 @@ class _Reply:
             kind: Literal["content", "refusal", "tool_call"] = "tool_call"
             finish = "tool_calls"
         else:
-            answer = canned_answer(chat.messages)
-            tokens = tokenize(answer.text, config.seed)
+            answer = _answer_for(chat, config)
+            tokens = (
+                list(config.answer_tokens)
+                if config.answer_tokens is not None
+                else tokenize(answer.text, config.seed)
+            )
             kind = answer.kind
             finish = "stop"
         if chat.max_tokens is not None and len(tokens) > chat.max_tokens:
@@ -425,6 +436,15 @@ class _Reply:
                 }
             ]
         return message
+
+
+def _answer_for(chat: _ChatRequest, config: DemoLLMConfig) -> CannedAnswer:
+    """The scripted answer when there is one, else the canned answer for the conversation."""
+    if config.answer_tokens is not None:
+        return CannedAnswer("".join(config.answer_tokens))
+    if config.answer is not None:
+        return CannedAnswer(config.answer)
+    return canned_answer(chat.messages)
 
 
 class _Pacer:

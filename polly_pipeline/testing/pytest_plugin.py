@@ -4,6 +4,9 @@
   in your own ``conftest.py`` to scale limits down or inject faults.
 - ``local_polly``: a started local Polly service on an ephemeral loopback port, running on its
   own thread, so it serves sync and async tests (any event loop) alike.
+- ``fake_llm``: a scripted OpenAI-compatible streaming model served by ``local_polly`` over
+  TLS (:class:`~polly_pipeline.testing.FakeLLM`): script the answer, its pacing and a failure,
+  get a real ``openai.AsyncOpenAI`` client or a ready source, and check the requests received.
 
 Imports are lazy: loading the plugin costs nothing for test suites that do not use it.
 """
@@ -19,8 +22,9 @@ import pytest
 if TYPE_CHECKING:
     from polly_pipeline.local.config import LocalServiceConfig
     from polly_pipeline.local.service import LocalPollyService
+    from polly_pipeline.testing.fake_llm import FakeLLM
 
-__all__ = ["local_polly", "local_polly_config"]
+__all__ = ["fake_llm", "local_polly", "local_polly_config"]
 
 
 @pytest.fixture
@@ -40,3 +44,19 @@ def local_polly(
 
     with BackgroundService(local_polly_config, ca_file=tmp_path / "polly-local-ca.pem") as svc:
         yield svc
+
+
+@pytest.fixture
+def fake_llm(local_polly: LocalPollyService) -> Iterator[FakeLLM]:
+    """A scripted streaming model on ``local_polly``'s ``/v1/chat/completions`` endpoint."""
+    from polly_pipeline.testing.fake_llm import FakeLLM  # noqa: PLC0415
+
+    llm = FakeLLM(local_polly)
+    yield llm
+    left_open = llm.unclosed_clients()
+    if left_open:
+        pytest.fail(
+            f"fake_llm: {left_open} openai client(s) from fake_llm.client() were not closed; "
+            "use `async with fake_llm.client() as llm:` (open sockets would fail a later test)",
+            pytrace=False,
+        )
