@@ -8,11 +8,16 @@
   TLS (:class:`~polly_pipeline.testing.FakeLLM`): script the answer, its pacing and a failure,
   get a real ``openai.AsyncOpenAI`` client or a ready source, and check the requests received.
 
+- ``no_ambient_aws``: the test sees none of the machine's AWS settings (every ``AWS_*``
+  variable removed, empty config and credentials files, no instance metadata): use it
+  (``autouse`` in your ``conftest.py``) so tests never pick up a developer's credentials.
+
 Imports are lazy: loading the plugin costs nothing for test suites that do not use it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +29,18 @@ if TYPE_CHECKING:
     from polly_pipeline.local.service import LocalPollyService
     from polly_pipeline.testing.fake_llm import FakeLLM
 
-__all__ = ["fake_llm", "local_polly", "local_polly_config"]
+__all__ = ["fake_llm", "local_polly", "local_polly_config", "no_ambient_aws"]
+
+
+@pytest.fixture
+def no_ambient_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Hide the machine's AWS configuration: variables, config files and instance metadata."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
 @pytest.fixture

@@ -115,3 +115,27 @@ def test_the_fixtures_are_listed_with_their_docs(pytester: pytest.Pytester) -> N
         ],
         consecutive=False,
     )
+
+
+ISOLATION = """
+import os
+
+import botocore.session
+
+
+def test_no_aws_settings_reach_the_test(no_ambient_aws):
+    assert not [k for k in os.environ if k.startswith("AWS_") and k not in (
+        "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED")]
+    assert botocore.session.Session().get_credentials() is None
+"""
+
+
+def test_no_ambient_aws_hides_the_developers_credentials(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIADEVELOPER")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "developer-secret")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "https://example.invalid")
+    pytester.makeini(PROJECT_INI)
+    pytester.makepyfile(ISOLATION)
+    pytester.runpytest_subprocess("-q").assert_outcomes(passed=1)
