@@ -10,6 +10,7 @@ alaw; a valid WAV after every chunk) and :class:`RawFileSink` (mp3, Ogg, raw sam
 from __future__ import annotations
 
 from polly_pipeline.sinks.base import AudioSink, BaseSink
+from polly_pipeline.sinks.decode import StreamDecoder
 from polly_pipeline.sinks.files import RawFileSink, sink_for_path
 from polly_pipeline.sinks.memory import CallbackSink, MemorySink, NullSink
 from polly_pipeline.sinks.tee import TeeSink
@@ -22,6 +23,7 @@ __all__ = [
     "MemorySink",
     "NullSink",
     "RawFileSink",
+    "StreamDecoder",
     "TeeSink",
     "WavFileSink",
     "sink_for_path",
