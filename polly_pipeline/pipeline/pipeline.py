@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from aiostream import Stream, stream
@@ -153,7 +153,7 @@ class Pipeline:
             if interrupted:
                 await asyncio.gather(*map(interrupt_sink, sinks), return_exceptions=True)
             report.turn = self.session.turns[-1] if self.session.turns else None
-            errors = await asyncio.gather(*(s.close() for s in sinks), return_exceptions=True)
+            errors = await _close_sinks(sinks)
             self._progress(report)
         for error in errors:
             if isinstance(error, BaseException):
@@ -192,6 +192,20 @@ class Pipeline:
                     report.flushes += 1
                 self._progress(report)
                 yield item
+
+
+async def _close_sinks(sinks: Sequence[AudioSink]) -> list[BaseException | None]:
+    """Close every sink (a player drains what it queued); errors are returned, not raised.
+
+    A cancellation while they drain is a barge-in too: the sinks are told to stop output at
+    once and closed without draining, then the cancellation goes on.
+    """
+    try:
+        return await asyncio.gather(*(s.close() for s in sinks), return_exceptions=True)
+    except asyncio.CancelledError:
+        await asyncio.gather(*map(interrupt_sink, sinks), return_exceptions=True)
+        await asyncio.gather(*(s.close() for s in sinks), return_exceptions=True)
+        raise
 
 
 async def _as_async(source: Source) -> AsyncIterator[str]:

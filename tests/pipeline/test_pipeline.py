@@ -221,3 +221,36 @@ async def test_an_aiostream_pipeline_is_a_source(polly: PollyStreamingClient) ->
     assert report.tokens_in == 3
     assert report.characters_sent == len("HELLO THERE. BYE.")
     assert (sink.duration_seconds() or 0) > 0.5
+
+
+class _DrainingPlayer(_Player):
+    """A player whose close() plays out its queue (slowly) unless interrupted first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.draining = asyncio.Event()
+        self.stopped = asyncio.Event()
+
+    async def interrupt(self) -> None:
+        await super().interrupt()
+        self.stopped.set()
+
+    async def close(self) -> None:
+        self.calls.append("close")
+        self.draining.set()
+        async with asyncio.timeout(30):
+            await self.stopped.wait()  # "playing out the queue"
+        await MemorySink.close(self)
+
+
+async def test_a_barge_in_while_players_drain_interrupts_them(polly: PollyStreamingClient) -> None:
+    player = _DrainingPlayer()
+    async with session_for(polly, voice_id="Joanna", output_format="pcm") as session:
+        run = asyncio.create_task(Pipeline(session).run("A short answer.", player))
+        async with asyncio.timeout(10):
+            await player.draining.wait()  # all audio delivered; the player is playing it out
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(run, 5)
+    assert player.calls == ["close", "interrupt", "close"]
+    assert player.closed
