@@ -12,6 +12,7 @@ from polly_pipeline.client import (
     StreamStats,
 )
 from polly_pipeline.errors import (
+    AudioDecodeError,
     ConfigurationError,
     ConnectError,
     ConnectionClosedError,
@@ -57,6 +58,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AudioChunk",
+    "AudioDecodeError",
     "AudioEvent",
     "AudioFormat",
     "CloseStreamEvent",

@@ -11,6 +11,7 @@ lower libraries (awscrt, botocore, openai) are translated at the layer boundary 
     ├── StreamStateError               a call the stream's state does not allow (send after close)
     ├── SessionError                   a speech session gave up after its retries
     ├── ProtocolError                  bytes on the wire that break the event-stream protocol
+    │   ├── AudioDecodeError           audio bytes that are not valid audio of their format
     │   ├── TruncatedFrameError        input ended inside a frame
     │   ├── CorruptFrameError          CRC mismatch, bad lengths, unknown header type
     │   ├── OversizedFrameError        a frame, header block, header value or payload over its limit
@@ -41,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
+    "AudioDecodeError",
     "ConfigurationError",
     "ConnectError",
     "ConnectionClosedError",
@@ -130,6 +132,10 @@ class SessionError(PollyPipelineError):
 
 class ProtocolError(PollyPipelineError):
     """The bytes received break the event-stream protocol."""
+
+
+class AudioDecodeError(ProtocolError):
+    """Audio bytes that are not valid audio of their format (a player could not decode them)."""
 
 
 class TruncatedFrameError(ProtocolError):

@@ -14,7 +14,7 @@ what :func:`polly_pipeline.local.audio.decode_audio` makes of the whole buffer.
   position as Ogg requires. Multichannel audio (the local service's Vorbis is stereo) is
   averaged to mono.
 
-Bytes that are not audio of the format raise :class:`~polly_pipeline.errors.ProtocolError`
+Bytes that are not audio of the format raise :class:`~polly_pipeline.errors.AudioDecodeError`
 naming the format; an unknown format or sample rate raises
 :class:`~polly_pipeline.errors.ConfigurationError`. PyAV is imported only when a compressed
 format is decoded.
@@ -27,7 +27,7 @@ from array import array
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from polly_pipeline.errors import ConfigurationError, ProtocolError
+from polly_pipeline.errors import AudioDecodeError, ConfigurationError
 from polly_pipeline.protocol.params import SAMPLE_RATES
 from polly_pipeline.session.chunks import AudioFormat
 
@@ -99,7 +99,7 @@ class StreamDecoder:
         """Take the next piece of the stream; returns the PCM that can be decoded now.
 
         Raises:
-            ProtocolError: the bytes are not audio of the decoder's format.
+            AudioDecodeError: the bytes are not audio of the decoder's format.
             StreamStateError: the decoder was flushed.
         """
         self._check_open()
@@ -119,7 +119,7 @@ class StreamDecoder:
         """End the stream; returns the PCM still held. Later calls return nothing.
 
         Raises:
-            ProtocolError: the stream ends inside a sample, or held no audio of its format.
+            AudioDecodeError: the stream ends inside a sample, or held no audio of its format.
         """
         if self._flushed:
             return b""
@@ -127,7 +127,7 @@ class StreamDecoder:
         if self._codec is not None:
             pcm = self._codec.flush()
         elif self._odd:
-            raise ProtocolError(
+            raise AudioDecodeError(
                 "the pcm stream ended inside a 16-bit sample (an odd number of bytes)"
             )
         else:
@@ -203,8 +203,8 @@ class _CodecDecoder:
             raise self._not_audio(f"no audio in {self._fed} bytes")
         return out
 
-    def _not_audio(self, detail: str) -> ProtocolError:
-        return ProtocolError(f"cannot decode the data as {self.format.output_format}: {detail}")
+    def _not_audio(self, detail: str) -> AudioDecodeError:
+        return AudioDecodeError(f"cannot decode the data as {self.format.output_format}: {detail}")
 
     def _run(self, data: bytes | None) -> bytes:
         import av  # noqa: PLC0415 - PyAV is heavy; only decoding needs it
@@ -309,8 +309,8 @@ class _OggReader:
         self.granule_offset = 0  # Opus: granule positions include the pre-skip
         self.sample_rate: int | None = None
 
-    def _error(self, detail: str) -> ProtocolError:
-        return ProtocolError(f"cannot decode the data as {self.output_format}: {detail}")
+    def _error(self, detail: str) -> AudioDecodeError:
+        return AudioDecodeError(f"cannot decode the data as {self.output_format}: {detail}")
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         """Take bytes; yields each audio packet completed by them."""

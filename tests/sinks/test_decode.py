@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from polly_pipeline.client import PollyStreamingClient
-from polly_pipeline.errors import ConfigurationError, ProtocolError, StreamStateError
+from polly_pipeline.errors import AudioDecodeError, ConfigurationError, StreamStateError
 from polly_pipeline.local.audio import StreamEncoder, decode_audio, ogg_crc
 from polly_pipeline.protocol.params import SAMPLE_RATES
 from polly_pipeline.session.chunks import AudioFormat
@@ -118,7 +118,7 @@ def test_pcm_joins_samples_split_between_pieces() -> None:
 def test_pcm_ending_inside_a_sample_is_an_error() -> None:
     decoder = StreamDecoder(AudioFormat("pcm", 8000))
     decoder.feed(b"\x01\x02\x03")
-    with pytest.raises(ProtocolError, match="inside a 16-bit sample"):
+    with pytest.raises(AudioDecodeError, match="inside a 16-bit sample"):
         decoder.flush()
 
 
@@ -145,7 +145,7 @@ def test_unknown_formats_and_rates_are_configuration_errors(fmt: AudioFormat, ma
 def test_data_that_is_not_audio_is_a_protocol_error(output_format: str) -> None:
     decoder = StreamDecoder(AudioFormat(output_format, SAMPLE_RATES[output_format][1]))
     not_audio = b"<html>this is an error page, not audio</html>" * 20
-    with pytest.raises(ProtocolError, match=f"cannot decode the data as {output_format}"):
+    with pytest.raises(AudioDecodeError, match=f"cannot decode the data as {output_format}"):
         decoder.feed(not_audio) + decoder.flush()
 
 
@@ -153,7 +153,7 @@ def test_endless_garbage_is_refused_before_the_end() -> None:
     decoder = StreamDecoder(AudioFormat("mp3", 24000))
     for _ in range(60):  # silence-sized zeros, under the limit: maybe audio is still coming
         assert decoder.feed(bytes(4096)) == b""
-    with pytest.raises(ProtocolError, match="no audio in the first"):
+    with pytest.raises(AudioDecodeError, match="no audio in the first"):
         decoder.feed(bytes(64 * 1024))
 
 
@@ -161,7 +161,7 @@ def test_ogg_opus_given_as_vorbis_names_the_mixup() -> None:
     encoder = StreamEncoder("ogg_opus", 48000)
     data = encoder.encode(tone(0.2, 48000)) + encoder.flush()
     decoder = StreamDecoder(AudioFormat("ogg_vorbis", 48000))
-    with pytest.raises(ProtocolError, match=r"is it Ogg Opus\?"):
+    with pytest.raises(AudioDecodeError, match=r"is it Ogg Opus\?"):
         decoder.feed(data)
 
 
@@ -170,7 +170,7 @@ def test_a_corrupt_ogg_page_fails_its_checksum() -> None:
     data = bytearray(encoder.encode(tone(0.5, 24000)) + encoder.flush())
     data[-10] ^= 0xFF
     decoder = StreamDecoder(AudioFormat("ogg_vorbis", 24000))
-    with pytest.raises(ProtocolError, match="fails its checksum"):
+    with pytest.raises(AudioDecodeError, match="fails its checksum"):
         decoder.feed(bytes(data))
 
 
@@ -180,7 +180,7 @@ def test_a_missing_ogg_page_is_named() -> None:
     pages = split_pages(data)
     assert len(pages) >= 4
     decoder = StreamDecoder(AudioFormat("ogg_opus", 48000))
-    with pytest.raises(ProtocolError, match="Ogg page 2 is missing"):
+    with pytest.raises(AudioDecodeError, match="Ogg page 2 is missing"):
         decoder.feed(b"".join(pages[:2] + pages[3:]))
 
 
@@ -189,7 +189,7 @@ def test_a_cut_off_ogg_stream_is_an_error_at_the_end() -> None:
     data = encoder.encode(tone(0.5, 24000)) + encoder.flush()
     decoder = StreamDecoder(AudioFormat("ogg_vorbis", 24000))
     decoder.feed(data[:-20])
-    with pytest.raises(ProtocolError, match="ends inside an Ogg page"):
+    with pytest.raises(AudioDecodeError, match="ends inside an Ogg page"):
         decoder.flush()
 
 
