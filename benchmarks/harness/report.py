@@ -12,31 +12,31 @@ from harness.scale import ScalePoint
 FINDINGS = """\
 ## What limits the numbers (profiled with py-spy and timestamps inside the service)
 
-- **Scale: concurrent first events on one HTTP/2 connection are serialized, about 4-5 ms
-  apart.** With 10 sessions on one client, every session's first segment left the segmenter
-  within 0.4 ms of the others, yet the service received the first TextEvents spread over 43 ms
-  (median 46 ms after the segment was ready; service-side synthesis and release stayed at
-  exactly first-audio latency, 180 ms, after receipt). With one client (one connection) per
-  session the spread fell to 2.7 ms and the overhead to single-session levels. The pool puts
-  up to SETTINGS_MAX_CONCURRENT_STREAMS (100) streams on one connection before opening
-  another (10 sessions = 20 streams = 1 connection; 200 sessions = 4 connections), so the
-  overhead at N sessions grows with streams per connection. Where the per-connection queue
-  sits (awscrt's HTTP/2 writer or the local server's per-connection reader) was not settled
-  in the time available; the fix on the client side is to spread streams over more
-  connections (e.g. a cap on active streams per connection, or a new connection when every
-  open one has a write in flight).
-- **The local service's synthesis is one espeak-ng engine behind a process-wide lock, and it
-  resamples 22.05 -> 16 kHz on its event loop.** Without the cache of the scale test, 50
-  sessions asking at once queue on that lock (py-spy: most service samples in
-  `OfflineVoice.synthesize` waiting for `engine.lock`, then `resample`), and the wait exceeds
-  the 180 ms first-audio budget: overhead p50 ~200 ms, p99 ~480 ms in a `--quick` run. That is
-  a property of the stand-in, not of the client; the scale test memoizes synthesis
-  (`harness.scale.cached_voice`) so it measures the client and the protocol.
+- **Nagle's algorithm on awscrt's sockets (fixed).** awscrt 0.38's Python `SocketOptions`
+  cannot set TCP_NODELAY, and its sockets keep Nagle on: on a connection carrying many
+  streams, a small TextEvent waited for the ACK of the previous write, which the server
+  delays by up to 40 ms. Concurrent first events on one connection reached the service ~4-5 ms
+  apart, and the overhead at 10 and 50 sessions was 51 and 68 ms p99. The transport now sets
+  TCP_NODELAY on the sockets it opens (`polly_pipeline.transport.nodelay`): 10 sessions
+  ~3 ms, 50 sessions ~3 ms (conversation) and ~30 ms (burst).
+- **The local service's synthesis queue (fixed in the stand-in).** espeak-ng is one engine
+  behind a process-wide lock; hundreds of streams asking at once queued on it longer than the
+  180 ms first-audio budget. The service now caches rendered speech and shares renders in
+  flight (`polly_pipeline.local.render`), as a parallel service would not queue; the scale
+  test runs the service in its own process, so its CPU is not the client's.
+- **Beyond that, one Python event loop's CPU.** The client spends about 1 ms of CPU per second
+  of audio received (pcm 16 kHz in 8 KiB events: ~250 us per event across awscrt's callback,
+  the event-stream decoder, the session's ordering and the pipeline's delivery). The service
+  sends audio at 10x real time (RTF 0.1), so when N turns synthesize at once the client must
+  take ~N x 10 audio-seconds per second: at 200 turns in the same second (*rush*, *burst*) that
+  is about two cores' worth for one loop, and time to first audio waits in the loop's queue.
+  Spread at the rate people ask (*conversation*), the loop keeps up. Raising the ceiling means
+  less work per event (fewer async hops per chunk, bigger reads) or more than one process.
 - **SynthesizeSpeech on the local service ignores the latency model** (only the
   bidirectional stream applies it), so the REST baselines get the floor added client-side and
   no real-time factor: their continuity row is optimistic (all audio at once per sentence).
-- The service shares the process (BackgroundService thread, same GIL, 2 CPUs), so its CPU is
-  in the process CPU figures and its scheduling delays are in every latency figure.
+- In parts 1 and 2 the service shares the client's process (BackgroundService thread, same
+  GIL); in part 3 it has its own process. Both share these 2 CPUs with the client.
 """
 
 
@@ -158,7 +158,7 @@ def plots(
 
     if points:
         fig, ax = plt.subplots(figsize=(7, 4))
-        for kind, style in (("spread", "o-"), ("burst", "s--")):
+        for kind, style in (("conversation", "o-"), ("rush", "^:"), ("burst", "s--")):
             ps = [p for p in points if p.arrivals == kind]
             n = [p.sessions for p in ps]
             ax.plot(n, [p.overhead_p50 * 1000 for p in ps], style, label=f"{kind}: p50")

@@ -4,12 +4,15 @@ The local service runs in a process of its own (``polly-pipeline local --latency
 realistic``), as Amazon Polly would: the client process's CPU, memory and event loop are the
 client's alone, and the service's work does not queue behind the client's on one GIL.
 
-Two arrival patterns per size:
+Three arrival patterns per size; in all of them every session is open (a warm stream kept
+alive) from start to end, so N sessions are N concurrent conversations:
 
-- ``spread``: the N sessions start their turns evenly over ``SPREAD`` seconds; a turn lasts
-  longer than that (the LLM streams for ~2.3 s, audio for longer), so from the last arrival on
-  all N turns are active at once (``active peak`` in the table says so). This is N users in
-  conversation: the target is measured on it.
+- ``conversation``: the N sessions each ask once, evenly over ``CONVERSATION`` seconds (about
+  how long one answer takes to play): the rate at which N users in conversation ask, each
+  listening to the whole answer before the next question. The target is measured on it.
+- ``rush``: the N turns start evenly over ``RUSH`` seconds, shorter than a turn (the LLM
+  streams for ~2.3 s), so from the last arrival on all N turns are being generated and
+  synthesized at once: ten times the conversation rate.
 - ``burst``: all N start in the same millisecond (same tokens, same pacing), so every
   session's first segment, first TextEvent and first audio coincide: the worst case.
 """
@@ -34,8 +37,10 @@ from polly_pipeline.client.client import PollyStreamingClient
 from polly_pipeline.local.config import DEFAULT_CREDENTIALS
 from polly_pipeline.session.session import SpeechSession
 
-#: Seconds over which ``spread`` arrivals are scattered (shorter than one turn).
-SPREAD = 1.0
+#: Seconds over which arrivals are spread, by pattern (see the module docstring).
+CONVERSATION = 10.0
+RUSH = 1.0
+PATTERNS = {"conversation": CONVERSATION, "rush": RUSH, "burst": 0.0}
 
 
 @dataclass
@@ -99,7 +104,7 @@ def service_process(max_concurrent_streams: int = 100) -> Iterator[ServiceProces
 @dataclass
 class ScalePoint:
     sessions: int
-    arrivals: str  # "spread" or "burst"
+    arrivals: str  # a key of PATTERNS
     overhead_p50: float
     overhead_p99: float
     ttfa_p50: float
@@ -108,14 +113,16 @@ class ScalePoint:
     loop_cpu_per_audio_second: float  # the client's event-loop thread only
     service_cpu_per_audio_second: float  # the service process
     rss_per_session: float  # bytes
+    audio_per_turn: float  # seconds of speech one answer holds
     connections: int  # peak connections_open in the client pool
     connections_created: int
     streams_peak: int
     failures: int
 
 
-async def scale_point(service: ServiceProcess, n: int, *, spread: float) -> ScalePoint:
-    """``n`` warm sessions on one client each speak the short answer, arriving over ``spread``."""
+async def scale_point(service: ServiceProcess, n: int, *, pattern: str) -> ScalePoint:
+    """``n`` warm sessions on one client each speak the short answer, arriving by ``pattern``."""
+    spread = PATTERNS[pattern]
     rss0 = rss_bytes()
     peak = {"rss": rss0, "conns": 0, "streams": 0, "active": 0}
     active = 0
@@ -159,7 +166,7 @@ async def scale_point(service: ServiceProcess, n: int, *, spread: float) -> Scal
     overheads = [r.overhead for r in results] or [float("nan")]
     return ScalePoint(
         sessions=n,
-        arrivals="burst" if spread == 0 else "spread",
+        arrivals=pattern,
         overhead_p50=p50(overheads),
         overhead_p99=pct(overheads, 0.99),
         ttfa_p50=p50([r.ttfa for r in results] or [float("nan")]),
@@ -168,6 +175,7 @@ async def scale_point(service: ServiceProcess, n: int, *, spread: float) -> Scal
         loop_cpu_per_audio_second=loop_cpu / audio,
         service_cpu_per_audio_second=svc_cpu / audio,
         rss_per_session=(peak["rss"] - rss0) / n,
+        audio_per_turn=audio / max(1, len(results)),
         connections=peak["conns"],
         connections_created=created,
         streams_peak=peak["streams"],
