@@ -13,27 +13,10 @@ from polly_pipeline.local.service import LocalPollyService
 from polly_pipeline.session import SpeechSession
 from polly_pipeline.transport import Timeouts
 
-AWS_VARIABLES = (
-    "AWS_PROFILE",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_POLLY",
-    "AWS_CA_BUNDLE",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-)
-
 
 @pytest.fixture(autouse=True)
-def _no_ambient_aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never see the developer's AWS configuration (the example would use it)."""
-    for var in AWS_VARIABLES:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+def _isolated(no_ambient_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never see the developer's AWS or OpenAI configuration (the example would use it)."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
 
 
