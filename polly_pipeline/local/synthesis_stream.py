@@ -84,10 +84,6 @@ class StreamRecord:
     fault: Fault | None = None
     outcome: str = "open"
     started: float = field(default_factory=time.monotonic)
-    #: monotonic times: first text received; first audio due by the latency model; sent
-    first_text_at: float | None = None
-    first_audio_due: float | None = None
-    first_audio_sent: float | None = None
 
 
 def billable_characters(event: TextEvent) -> int:
@@ -292,8 +288,6 @@ class SynthesisSession:
             self.record.keep_alives += 1
         else:
             self.record.texts.append(event.text)
-            if self.record.first_text_at is None and event.text:
-                self.record.first_text_at = time.monotonic()
         if event.flush:
             self.record.flushes += 1
         if event.text_type == "ssml":
@@ -359,9 +353,6 @@ class SynthesisSession:
                 await asyncio.sleep(wait)
             if piece:
                 await self._responder.send_data(encode_output_event(AudioEvent(piece)))
-                if self.record.first_audio_sent is None:
-                    self.record.first_audio_due = at + delay
-                    self.record.first_audio_sent = time.monotonic()
                 self._audio_events += 1
                 self.record.audio_bytes += len(piece)
             if finished_text is not None:
