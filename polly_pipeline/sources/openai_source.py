@@ -25,8 +25,8 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from polly_pipeline._aio import AsyncResource
 from polly_pipeline.errors import ConfigurationError, LLMError
+from polly_pipeline.sources.base import StreamingTextSource
 
 try:
     import openai
@@ -115,12 +115,14 @@ class _Tally:
         )
 
 
-class OpenAIChatSource(AsyncResource):
+class OpenAIChatSource(StreamingTextSource[ChatStreamResult]):
     """An async iterator of text deltas; :attr:`result` says what happened once it is done.
 
     Use it with ``async for`` (and ``aclose()`` or ``async with`` if you stop early: that
     closes the HTTP response).
     """
+
+    _tally: _Tally
 
     def __init__(
         self,
@@ -131,29 +133,7 @@ class OpenAIChatSource(AsyncResource):
     ) -> None:
         self._client = client
         self._request: dict[str, Any] = {**create_kwargs, "model": model, "messages": messages}
-        self._tally = _Tally()
-        self._done = False
-        self._deltas = self._run()
-
-    @property
-    def result(self) -> ChatStreamResult | None:
-        """What happened, once the stream ended (None before that, or after a failure)."""
-        return self._tally.result() if self._done else None
-
-    @property
-    def progress(self) -> ChatStreamResult:
-        """What happened so far (also after a failure)."""
-        return self._tally.result()
-
-    def __aiter__(self) -> OpenAIChatSource:
-        return self
-
-    async def __anext__(self) -> str:
-        return await self._deltas.__anext__()
-
-    async def aclose(self) -> None:
-        """Stop reading and close the HTTP response. Idempotent."""
-        await self._deltas.aclose()
+        super().__init__(_Tally())
 
     async def _run(self) -> AsyncGenerator[str, None]:
         try:
@@ -179,7 +159,7 @@ class OpenAIChatSource(AsyncResource):
                 "characters: the answer may be cut short",
                 chars_received=tally.text_chars,
             )
-        self._done = True
+        self._finish()
         self._log_end()
 
     def _take(self, chunk: ChatCompletionChunk) -> list[str]:

@@ -28,8 +28,8 @@ from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from polly_pipeline._aio import AsyncResource
 from polly_pipeline.errors import ConfigurationError, LLMError
+from polly_pipeline.sources.base import StreamingTextSource
 from polly_pipeline_bedrock._errors import translate
 from polly_pipeline_bedrock._reader import StreamReader
 
@@ -120,12 +120,14 @@ class _Tally:
         )
 
 
-class BedrockConverseSource(AsyncResource):
+class BedrockConverseSource(StreamingTextSource[ConverseStreamResult]):
     """An async iterator of text deltas; :attr:`result` says what happened once it is done.
 
     Use it with ``async for``; if you stop early, ``aclose()`` (or ``async with``) stops the
     reader thread and closes the HTTP response. Cancelling the consumer does the same.
     """
+
+    _tally: _Tally
 
     def __init__(
         self,
@@ -140,35 +142,13 @@ class BedrockConverseSource(AsyncResource):
         self._open_client = open_client
         self._on_metadata = on_metadata
         self._region = region
-        self._tally = _Tally(model_id)
-        self._done = False
         self._endpoint: str | None = None
-        self._deltas = self._run()
+        super().__init__(_Tally(model_id))
 
     def __repr__(self) -> str:
         where = f" region={self._region}" if self._region else ""
         state = "done" if self._done else f"{self._tally.text_chars} chars"
         return f"<BedrockConverseSource model={self._model_id!r}{where} {state}>"
-
-    @property
-    def result(self) -> ConverseStreamResult | None:
-        """What happened, once the stream ended (None before that, or after a failure)."""
-        return self._tally.result() if self._done else None
-
-    @property
-    def progress(self) -> ConverseStreamResult:
-        """What happened so far (also after a failure)."""
-        return self._tally.result()
-
-    def __aiter__(self) -> BedrockConverseSource:
-        return self
-
-    async def __anext__(self) -> str:
-        return await self._deltas.__anext__()
-
-    async def aclose(self) -> None:
-        """Stop reading: end the reader thread and close the HTTP response. Idempotent."""
-        await self._deltas.aclose()
 
     async def _run(self) -> AsyncGenerator[str, None]:
         reader = StreamReader(self._open_client, self._request)
@@ -204,7 +184,7 @@ class BedrockConverseSource(AsyncResource):
                 f"{tally.text_chars} characters: the answer may be cut short",
                 chars_received=tally.text_chars,
             )
-        self._done = True
+        self._finish()
         self._log_end()
 
     def _take(self, event: Mapping[str, Any]) -> str:
