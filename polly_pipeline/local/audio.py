@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import io
 import struct
-import wave
 import zlib
 from array import array
 from collections.abc import Mapping
@@ -35,6 +34,8 @@ from av.audio.codeccontext import AudioCodecContext
 from av.audio.frame import AudioFrame
 from av.audio.resampler import AudioResampler
 
+from polly_pipeline.pcm import downmix
+from polly_pipeline.pcm import wav_bytes as pcm_wav_bytes
 from polly_pipeline.protocol.params import SAMPLE_RATES, OutputFormat
 
 __all__ = [
@@ -112,13 +113,7 @@ def duration_seconds(pcm: bytes, sample_rate: int) -> float:
 def wav_bytes(pcm: bytes, sample_rate: int) -> bytes:
     """A WAV file holding 16-bit mono PCM."""
     _check_pcm(pcm)
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(sample_rate)
-        out.writeframes(pcm)
-    return buffer.getvalue()
+    return pcm_wav_bytes(pcm, sample_rate)
 
 
 def resample(pcm: bytes, from_rate: int, to_rate: int) -> bytes:
@@ -254,16 +249,7 @@ def decode_audio(data: bytes, output_format: OutputFormat, sample_rate: int) -> 
     except av.error.FFmpegError as exc:
         raise ValueError(f"cannot decode the data as {output_format} audio: {exc}") from exc
     pcm = b"".join(bytes(frame.planes[0])[: frame.samples * 2 * channels] for frame in frames)
-    return _downmix(pcm, channels)
-
-
-def _downmix(pcm: bytes, channels: int) -> bytes:
-    """Average interleaved 16-bit channels into one."""
-    if channels == 1:
-        return pcm
-    samples = array("h", pcm)
-    lanes = [samples[lane::channels] for lane in range(channels)]
-    return array("h", [sum(frame) // channels for frame in zip(*lanes, strict=True)]).tobytes()
+    return downmix(pcm, channels)
 
 
 # --- helpers ---------------------------------------------------------------------------------

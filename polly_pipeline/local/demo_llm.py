@@ -42,6 +42,7 @@ __all__ = [
     "canned_answer",
     "chat_completions",
     "list_models",
+    "message_text",
     "tokenize",
 ]
 
@@ -172,7 +173,7 @@ def canned_answer(messages: Sequence[Mapping[str, Any]]) -> CannedAnswer:
     wanted = ""
     for message in reversed(messages):
         if message.get("role") == "user":
-            wanted = _text_of(message.get("content")).lower()
+            wanted = message_text(message.get("content")).lower()
             break
     for pattern, answer in CANNED_ANSWERS:
         if re.search(pattern, wanted):
@@ -227,7 +228,7 @@ async def chat_completions(
     if config.on_request is not None:
         config.on_request(doc)
     prompt_tokens = sum(
-        len(tokenize(_text_of(m.get("content")), config.seed)) + 3 for m in chat.messages
+        len(tokenize(message_text(m.get("content")), config.seed)) + 3 for m in chat.messages
     )
     reply = _Reply.build(chat, config)
     usage = {
@@ -359,7 +360,7 @@ def _tool_to_call(doc: Mapping[str, Any], messages: Sequence[Mapping[str, Any]])
     return None
 
 
-def _text_of(content: Any) -> str:
+def message_text(content: Any) -> str:
     """A message's text: a string, or the text parts of a content list."""
     if isinstance(content, str):
         return content
@@ -388,7 +389,7 @@ class _Reply:
     @classmethod
     def build(cls, chat: _ChatRequest, config: DemoLLMConfig) -> _Reply:
         if chat.tool is not None:
-            arguments = json.dumps({"query": _text_of(chat.messages[-1].get("content"))[:200]})
+            arguments = json.dumps({"query": message_text(chat.messages[-1].get("content"))[:200]})
             tokens = tokenize(arguments, config.seed)
             kind: Literal["content", "refusal", "tool_call"] = "tool_call"
             finish = "tool_calls"

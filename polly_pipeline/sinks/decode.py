@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from polly_pipeline.errors import AudioDecodeError, ConfigurationError
+from polly_pipeline.pcm import downmix
 from polly_pipeline.protocol.params import SAMPLE_RATES
 from polly_pipeline.session.chunks import AudioFormat
 
@@ -221,7 +222,7 @@ class _CodecDecoder:
                 pcm += b"".join(self._samples(f) for f in self._resampler.resample(None))
         except av.error.FFmpegError as exc:
             raise self._not_audio(str(exc)) from exc
-        return self._trim(_downmix(pcm, self._channels))
+        return self._trim(downmix(pcm, self._channels))
 
     def _packets(self, data: bytes | None) -> Iterator[bytes]:
         """The codec packets completed by ``data`` (None: the end of the stream)."""
@@ -276,15 +277,6 @@ def _audio_context(codec: str) -> AudioCodecContext:
     if not isinstance(context, AudioCodecContext):  # pragma: no cover - names are audio codecs
         raise TypeError(f"{codec} is not an audio codec")
     return context
-
-
-def _downmix(pcm: bytes, channels: int) -> bytes:
-    """Average interleaved 16-bit channels into one (rounding down, as decode_audio does)."""
-    if channels == 1:
-        return pcm
-    samples = array("h", pcm)
-    lanes = [samples[lane::channels] for lane in range(channels)]
-    return array("h", [sum(frame) // channels for frame in zip(*lanes, strict=True)]).tobytes()
 
 
 # --- Ogg -------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import openai
 
 from polly_pipeline.errors import ConfigurationError
 from polly_pipeline.local.config import DemoLLMConfig
+from polly_pipeline.local.demo_llm import message_text
 from polly_pipeline.sources.openai_source import ChatStreamResult, openai_chat_source
 
 if TYPE_CHECKING:
@@ -61,16 +62,7 @@ class RecordedRequest:
         """The text of the last user message (None when there is none)."""
         for message in reversed(self.messages):
             if message.get("role") == "user":
-                content = message.get("content")
-                if isinstance(content, str):
-                    return content
-                if isinstance(content, list):
-                    return " ".join(
-                        str(part.get("text", ""))
-                        for part in content
-                        if isinstance(part, Mapping) and part.get("type") == "text"
-                    )
-                return ""
+                return message_text(message.get("content"))
         return None
 
 

@@ -19,12 +19,11 @@ notebook is saved.
 from __future__ import annotations
 
 import importlib
-import io
 import uuid
-import wave
 from typing import Any, Protocol
 
 from polly_pipeline.errors import ConfigurationError
+from polly_pipeline.pcm import wav_bytes
 from polly_pipeline.pipeline import PipelineReport
 from polly_pipeline.session.chunks import AudioChunk, AudioFormat
 from polly_pipeline.sinks import BaseSink
@@ -164,7 +163,7 @@ class NotebookSink(BaseSink):
             answer_bundle(
                 self.player_id,
                 title=self.title,
-                wav=_wav(bytes(self._pcm), self._sample_rate),
+                wav=wav_bytes(bytes(self._pcm), self._sample_rate),
                 seconds=self.seconds,
                 details=details,
             ),
@@ -201,14 +200,3 @@ class NotebookSink(BaseSink):
     def _show(self, bundle: Bundle, *, push: bool, new: bool = False) -> None:
         display_id = self.push_display_id if push else self.player_display_id
         publish(bundle, display_id=display_id, update=not new)
-
-
-def _wav(pcm: bytes, sample_rate: int) -> bytes:
-    """A WAV file of 16-bit mono PCM."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(sample_rate)
-        out.writeframes(pcm)
-    return buffer.getvalue()
