@@ -4,8 +4,9 @@ Every id in the installed botocore model's ``VoiceId`` enum gets a :class:`Voice
 run time so a newer botocore brings its new voices along. Language, gender and engines come from
 :mod:`polly_pipeline.protocol.voices`: best knowledge of the Amazon Polly voice list, not
 authoritative. Ids the table does not know yet fall back to US English (female) so the service
-can still speak them. Each voice also names the espeak-ng voice and variant the offline voice speaks it with; within a
-language, successive voices of one gender get different variants so they sound different.
+can still speak them. Each voice also names the espeak-ng voice and variant the offline voice
+speaks it with; within a language, successive voices of one gender get different variants so
+they sound different.
 """
 
 from __future__ import annotations
