@@ -24,6 +24,7 @@ from h2.errors import ErrorCodes
 from h2.settings import SettingCodes, Settings
 
 from polly_pipeline.errors import StreamStateError
+from polly_pipeline.local.h2_headers import malformed_request
 from polly_pipeline.local.server import (
     INTERNAL_ERROR,
     Request,
@@ -107,7 +108,11 @@ class H2Connection(ServerConnection):
         client: tuple[str, int],
     ) -> None:
         super().__init__(options, transport, conn_id, client)
-        config = h2.config.H2Configuration(client_side=False, header_encoding=None)
+        # h2 would answer a malformed header block with a connection error (GOAWAY); the
+        # engine checks requests itself and resets only the offending stream (RFC 9113 8.1.1)
+        config = h2.config.H2Configuration(
+            client_side=False, header_encoding=None, validate_inbound_headers=False
+        )
         self.h2 = h2.connection.H2Connection(config)
         self._streams: dict[int, _Stream] = {}
         self._flow_waiters: set[asyncio.Future[None]] = set()
@@ -219,10 +224,20 @@ class H2Connection(ServerConnection):
             log.debug("connection %d: refusing stream %d", self.id, stream_id)
             self.h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             return
+        block = [
+            (decode_header_text(bytes(name)), decode_header_text(bytes(value)))
+            for name, value in event.headers or ()
+        ]
+        problem = malformed_request(block)
+        if problem is not None:
+            log.info(
+                "connection %d: malformed request on stream %d: %s", self.id, stream_id, problem
+            )
+            self.h2.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
+            return
         pseudo: dict[str, str] = {}
         headers: list[tuple[str, str]] = []
-        for raw_name, raw_value in event.headers or ():
-            name, value = decode_header_text(bytes(raw_name)), decode_header_text(bytes(raw_value))
+        for name, value in block:
             if name.startswith(":"):
                 pseudo[name] = value
             else:
@@ -282,9 +297,29 @@ class H2Connection(ServerConnection):
 
     def _handler_done(self, stream_id: int) -> None:
         stream = self._streams.get(stream_id)
-        if stream is not None:
-            stream.handler_done = True
-            self._maybe_forget(stream_id)
+        if stream is None:
+            return
+        stream.handler_done = True
+        responder = stream.responder
+        if (
+            responder.ended
+            and not stream.remote_closed
+            and not (responder.reset_sent or responder.reset_received)
+            and not (self._goaway_sent or self._lost)
+        ):
+            # RFC 9113 section 8.1: the response is complete before the request is; ask the
+            # client to stop sending without error (clients waiting to finish their body
+            # would otherwise wait forever)
+            log.debug(
+                "connection %d: early response on stream %d, RST_STREAM(NO_ERROR)",
+                self.id,
+                stream_id,
+            )
+            with contextlib.suppress(h2.exceptions.ProtocolError):
+                self.h2.reset_stream(stream_id, ErrorCodes.NO_ERROR)
+            responder.reset_sent = True
+            self.flush()
+        self._maybe_forget(stream_id)
 
     def _maybe_forget(self, stream_id: int) -> None:
         stream = self._streams.get(stream_id)

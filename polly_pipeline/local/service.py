@@ -63,6 +63,11 @@ log = logging.getLogger("polly_pipeline.local")
 
 _JSON = "application/x-amz-json-1.1"
 _MAX_REST_BODY = 256 * 1024
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+#: What an event-stream request may sign as its payload: the streaming marker (AWS SDKs built on
+#: Smithy), UNSIGNED-PAYLOAD, or no header at all with the empty body's hash signed (clients built
+#: on botocore-style signing, such as amazon-polly-streaming).
+_STREAM_PAYLOAD_HASHES = frozenset({STREAMING_PAYLOAD, "UNSIGNED-PAYLOAD", _EMPTY_SHA256, None})
 #: How many stream records the service keeps for inspection.
 STREAM_RECORDS = 10_000
 
@@ -238,28 +243,40 @@ class LocalPollyService(AsyncResource):
             if not responder.headers_sent:
                 await _send_json(responder, exc.status, exc.payload, error_type=exc.code)
 
-    def _authenticate(self, request: Request, payload_hash: str | None) -> VerifiedRequest:
+    def _authenticate(self, request: Request, *payload_hashes: str) -> VerifiedRequest:
+        """Verify the request's signature; without ``x-amz-content-sha256`` the client may have
+        signed any of ``payload_hashes`` (each is tried in turn)."""
         headers = list(request.headers)
-        if payload_hash is not None and request.header("x-amz-content-sha256") is None:
-            headers.append(("x-amz-content-sha256", payload_hash))
-        try:
-            verified = verify_request(
-                method=request.method,
-                path=request.path,
-                query=request.query,
-                headers=headers,
-                lookup=self.config.lookup_credentials,
-                now=self._clock(),
-                max_skew=self.config.max_clock_skew,
-            )
-        except SignatureError as exc:
-            text = str(exc)
-            code = (
-                "UnrecognizedClientException"
-                if "security token" in text.lower()
-                else "InvalidSignatureException"
-            )
-            raise _auth_error(text, code) from None
+        if request.http_version == "2":
+            # clients that put ':authority' among the headers they sign (awscrt signing a
+            # request built with one) sign it as a header; the engine checked host matches it
+            headers.append((":authority", request.header("host") or ""))
+        candidates: tuple[str | None, ...] = (None,)
+        if request.header("x-amz-content-sha256") is None and payload_hashes:
+            candidates = payload_hashes
+        for n, candidate in enumerate(candidates, 1):
+            extra = [] if candidate is None else [("x-amz-content-sha256", candidate)]
+            try:
+                verified = verify_request(
+                    method=request.method,
+                    path=request.path,
+                    query=request.query,
+                    headers=headers + extra,
+                    lookup=self.config.lookup_credentials,
+                    now=self._clock(),
+                    max_skew=self.config.max_clock_skew,
+                )
+                break
+            except SignatureError as exc:
+                text = str(exc)
+                if n < len(candidates) and "does not match" in text:
+                    continue  # the client may have signed the next candidate
+                code = (
+                    "UnrecognizedClientException"
+                    if "security token" in text.lower()
+                    else "InvalidSignatureException"
+                )
+                raise _auth_error(text, code) from None
         if self.config.region and verified.region != self.config.region:
             raise _auth_error(
                 f"Credential should be scoped to a valid region, not '{verified.region}'; "
@@ -276,11 +293,14 @@ class LocalPollyService(AsyncResource):
                 )
             )
         sha = request.header("x-amz-content-sha256")
-        if sha != STREAMING_PAYLOAD:
+        if sha not in _STREAM_PAYLOAD_HASHES:
             raise _auth_error(
-                f"x-amz-content-sha256 must be {STREAMING_PAYLOAD} for an event stream, got {sha!r}"
+                f"x-amz-content-sha256 must be {STREAMING_PAYLOAD} for an event stream (or "
+                f"UNSIGNED-PAYLOAD, or absent with the empty body's hash signed), got {sha!r}"
             )
-        verified = self._authenticate(request, None)
+        # without the header, the empty body's hash (botocore-style clients) or UNSIGNED-PAYLOAD
+        # was signed; either way the event chain starts from the request's signature
+        verified = self._authenticate(request, _EMPTY_SHA256, "UNSIGNED-PAYLOAD")
         content_type = (request.header("content-type") or "").split(";")[0].strip()
         if content_type not in ("", "application/vnd.amazon.eventstream", "application/json"):
             raise _HttpError.of(
@@ -426,7 +446,7 @@ class LocalPollyService(AsyncResource):
         self, request: Request, body: RequestBody, responder: Responder
     ) -> None:
         await body.read_all(_MAX_REST_BODY)
-        self._authenticate(request, hashlib.sha256(b"").hexdigest())
+        self._authenticate(request, _EMPTY_SHA256)
         self.rest_requests += 1
         query = dict(parse_qsl(request.query))
         payload = describe_voices_payload(
