@@ -20,7 +20,7 @@ from array import array
 from pathlib import Path
 
 from polly_pipeline import SpeechSession
-from polly_pipeline.cli_speak import backend_client
+from polly_pipeline.backends import PollyOptions, open_polly
 from polly_pipeline.errors import PollyPipelineError
 from polly_pipeline.pipeline import Pipeline
 from polly_pipeline.session import AudioChunk
@@ -67,7 +67,10 @@ async def speak(args: argparse.Namespace) -> int:
     timeline = TimelineSink()
     wav = WavFileSink(args.output)
     async with (
-        backend_client(args) as client,
+        open_polly(
+            PollyOptions.from_args(args),
+            notice=lambda message: print(message, file=sys.stderr),
+        ) as client,
         SpeechSession(client, voice_id=args.voice, output_format="pcm") as session,
     ):
         tokens = scripted_tokens(args.text, first_token_delay=0.2, tokens_per_second=60)

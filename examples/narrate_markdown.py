@@ -16,11 +16,21 @@ import sys
 from pathlib import Path
 
 from polly_pipeline import SpeechSession
-from polly_pipeline.cli_speak import EXTENSIONS, backend_client
+from polly_pipeline.backends import PollyOptions, open_polly
 from polly_pipeline.errors import PollyPipelineError
 from polly_pipeline.pipeline import Pipeline, PipelineReport
 from polly_pipeline.sinks import sink_for_path
 from polly_pipeline.sources import file_source
+
+#: Output formats and the file extension each is written with.
+EXTENSIONS = {
+    "mp3": "mp3",
+    "ogg_vorbis": "ogg",
+    "ogg_opus": "opus",
+    "pcm": "wav",
+    "mulaw": "ulaw",
+    "alaw": "alaw",
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def choose_format(args: argparse.Namespace) -> tuple[str, Path]:
     """The audio format and output path, each defaulting from the other."""
-    by_extension = {ext: fmt for fmt, ext in EXTENSIONS.items()} | {"wav": "pcm"}
+    by_extension = {ext: fmt for fmt, ext in EXTENSIONS.items()} | {"pcm": "pcm", "raw": "pcm"}
     fmt = args.output_format
     if fmt is None:
         suffix = args.output.suffix.lstrip(".").lower() if args.output else ""
@@ -87,7 +97,9 @@ async def narrate(args: argparse.Namespace) -> int:
     size = args.document.stat().st_size
     print(f"narrating {args.document} ({size} bytes) into {output} ({fmt}, {args.voice})")
     async with (
-        backend_client(args) as client,
+        open_polly(
+            PollyOptions.from_args(args), notice=lambda message: print(message, file=sys.stderr)
+        ) as client,
         SpeechSession(client, voice_id=args.voice, output_format=fmt) as session,
     ):
         report = await Pipeline(session, on_progress=Progress(size)).run(source, sink)

@@ -7,11 +7,12 @@ typing a question instead of a bare Enter interrupts and asks it. End with Ctrl-
 
     pip install -e . -e plugins/polly-pipeline-speaker
     python examples/voice_assistant.py                   # the system's speakers
-    python examples/voice_assistant.py --backend null    # no sound card: real-time, silent
+    python examples/voice_assistant.py --audio-backend null  # no sound card: silent, real time
 
 With no ``OPENAI_API_KEY`` (and no ``--base-url``) the answers come from the offline demo
 model of the embedded local service; with AWS credentials and a region, the speech comes from
-Amazon Polly (``--polly local`` keeps the local service).
+Amazon Polly (``--backend local`` keeps the local service). The options are named as in
+``polly-pipeline chat``, which does the same with ``--play``.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import ssl
 import sys
 import threading
 from collections.abc import AsyncIterable, AsyncIterator
@@ -28,15 +27,12 @@ from typing import Any
 
 from polly_pipeline_speaker import BACKEND_NAMES, SpeakerSink
 
-from polly_pipeline.cli_speak import aws_client, notice, wants_local_polly
-from polly_pipeline.client import PollyStreamingClient
+from polly_pipeline.backends import LLMOptions, PollyOptions, open_backends
 from polly_pipeline.errors import ConfigurationError, PollyPipelineError
-from polly_pipeline.local.demo_llm import DEMO_MODEL
 from polly_pipeline.pipeline import Pipeline, PipelineReport
 from polly_pipeline.session import SpeechSession
 from polly_pipeline.sources import openai_chat_source
 
-DEFAULT_MODEL = "gpt-4o-mini"
 SYSTEM_PROMPT = (
     "You are a voice assistant: answer in a few short, plain sentences that read well aloud."
 )
@@ -72,59 +68,15 @@ class StdinLines:
         return await self._queue.get()
 
 
+def notice(message: str) -> None:
+    """A status line (standard error)."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def say(text: str) -> None:
     """Print to the conversation (standard output) at once."""
     sys.stdout.write(text)
     sys.stdout.flush()
-
-
-@contextlib.asynccontextmanager
-async def backends(args: argparse.Namespace) -> AsyncIterator[tuple[Any, PollyStreamingClient]]:
-    """The OpenAI client and the Polly client, starting the local service where needed."""
-    import openai  # noqa: PLC0415 - the CLI's own lazy import
-
-    real_llm = bool(args.base_url or os.environ.get("OPENAI_API_KEY"))
-    polly_args = argparse.Namespace(
-        backend=args.polly, endpoint_url=None, profile=args.profile, region=args.region,
-        ca_file=None,
-    )  # fmt: skip
-    local_polly = wants_local_polly(polly_args)
-    async with contextlib.AsyncExitStack() as stack:
-        service = None
-        if local_polly or not real_llm:
-            from polly_pipeline.local import LocalPollyService  # noqa: PLC0415
-
-            service = await stack.enter_async_context(LocalPollyService())
-        if real_llm:
-            llm = openai.AsyncOpenAI(base_url=args.base_url)  # the key from OPENAI_API_KEY
-            notice(f"LLM: {args.model or DEFAULT_MODEL} at {llm.base_url}")
-        else:
-            assert service is not None
-            llm = openai.AsyncOpenAI(
-                base_url=service.endpoint_url + "/v1",
-                api_key="local",
-                http_client=openai.DefaultAsyncHttpxClient(
-                    verify=ssl.create_default_context(cafile=str(service.ca_file))
-                ),
-            )
-            notice(
-                "LLM: the offline demo model (canned answers); set OPENAI_API_KEY or "
-                "--base-url to use a real one. Try: 'How does streaming speech work?', "
-                "'Tell me a joke', 'Give me a short answer'."
-            )
-        stack.push_async_callback(llm.close)
-        if local_polly:
-            assert service is not None
-            polly = service.client()
-            notice(
-                "Polly: the built-in local service (offline voice, a stand-in for Amazon "
-                "Polly); configure AWS credentials and a region, or pass --polly aws, to use "
-                "Amazon Polly."
-            )
-        else:
-            polly = aws_client(polly_args)
-        await stack.enter_async_context(polly)
-        yield llm, polly
 
 
 class Turn:
@@ -136,7 +88,7 @@ class Turn:
         self.text: list[str] = []
         self.speaker = SpeakerSink(
             device=args.device,
-            backends=[args.backend] if args.backend else None,
+            backends=[args.audio_backend] if args.audio_backend else None,
             jitter_buffer=args.jitter_buffer,
         )
         self._speaking = False
@@ -152,11 +104,8 @@ class Turn:
             self._speaking = True
             notice("\n[speaking]")
 
-    async def run(self, llm: Any, messages: list[dict[str, str]]) -> PipelineReport:
+    async def run(self, llm: Any, model: str, messages: list[dict[str, str]]) -> PipelineReport:
         """Speak the model's answer to ``messages``; returns when it has been heard."""
-        model = self.args.model or (
-            DEFAULT_MODEL if self.args.base_url or os.environ.get("OPENAI_API_KEY") else DEMO_MODEL
-        )
         source = openai_chat_source(llm, model=model, messages=messages)
         pipeline = Pipeline(self.session, on_progress=self._progress)
         return await pipeline.run(self._printed(source), self.speaker)
@@ -166,9 +115,13 @@ async def converse(args: argparse.Namespace) -> int:
     """The chat loop: questions from standard input, answers spoken until interrupted."""
     lines = StdinLines()
     async with (
-        backends(args) as (llm, polly),
+        open_backends(
+            PollyOptions.from_args(args),
+            LLMOptions(base_url=args.base_url, model=args.model),
+            notice=notice,
+        ) as backends,
         SpeechSession(
-            polly,
+            backends.polly,
             voice_id=args.voice,
             output_format=args.format,
             pacing=2.0,  # an interrupted answer wastes little synthesis
@@ -194,7 +147,7 @@ async def converse(args: argparse.Namespace) -> int:
             pending = None
             say("assistant> ")
             turn = Turn(args, session)
-            answer = asyncio.create_task(turn.run(llm, messages))
+            answer = asyncio.create_task(turn.run(backends.llm, backends.model or "", messages))
             while not answer.done():
                 typed = asyncio.ensure_future(lines.get())
                 await asyncio.wait({answer, typed}, return_when=asyncio.FIRST_COMPLETED)
@@ -243,7 +196,7 @@ def parser() -> argparse.ArgumentParser:
         description="Ask questions, hear the answers as they stream; Enter interrupts."
     )
     p.add_argument(
-        "--backend",
+        "--audio-backend",
         choices=BACKEND_NAMES,
         default=None,
         help="audio backend (default: miniaudio's defaults; 'null' plays silently in real "
@@ -260,13 +213,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--jitter-buffer", type=float, default=0.2, help="seconds queued before playback"
     )
-    p.add_argument("--model", default=None, help=f"chat model (default: {DEFAULT_MODEL})")
+    p.add_argument("--model", default=None, help="chat model (default: gpt-4o-mini)")
     p.add_argument("--base-url", default=None, help="an OpenAI-compatible API base URL")
     p.add_argument(
-        "--polly",
+        "--backend",
         choices=["auto", "local", "aws"],
         default="auto",
-        help="Amazon Polly when AWS is configured (auto), or always the local service or AWS",
+        help="Polly: Amazon Polly when AWS is configured (auto), or always the local service "
+        "or AWS (the same option as polly-pipeline chat)",
     )
     p.add_argument("--region", default=None, help="AWS region (default: from your AWS config)")
     p.add_argument("--profile", default=None, help="AWS profile to use")

@@ -14,13 +14,33 @@ from __future__ import annotations
 
 import difflib
 import logging
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
 
 from polly_pipeline.errors import ConfigurationError
 
-__all__ = ["GROUPS", "PluginInfo", "PluginKind", "discover", "load"]
+if TYPE_CHECKING:
+    from polly_pipeline.sinks.base import AudioSink
+
+__all__ = [
+    "GROUPS",
+    "PluginInfo",
+    "PluginKind",
+    "SinkFactory",
+    "SourceFactory",
+    "StageOperator",
+    "discover",
+    "load",
+]
+
+#: What a ``sources`` plugin registers: called with its options, it gives the text.
+SourceFactory: TypeAlias = Callable[..., AsyncIterable[str]]
+#: What a ``sinks`` plugin registers: a sink class (or a function that makes a sink).
+SinkFactory: TypeAlias = Callable[..., "AudioSink"]
+#: What a ``stages`` plugin registers: an aiostream operator (``op.pipe(...)`` in a pipeline).
+StageOperator: TypeAlias = Callable[..., Any]
 
 log = logging.getLogger("polly_pipeline.plugins")
 
@@ -73,11 +93,22 @@ def discover(kinds: tuple[PluginKind, ...] = ("sources", "stages", "sinks")) -> 
     return found
 
 
-def load(kind: PluginKind, name: str) -> object:
-    """The object a plugin registers under ``name``.
+@overload
+def load(kind: Literal["sources"], name: str) -> SourceFactory: ...
+@overload
+def load(kind: Literal["sinks"], name: str) -> SinkFactory: ...
+@overload
+def load(kind: Literal["stages"], name: str) -> StageOperator: ...
+def load(kind: PluginKind, name: str) -> SourceFactory | SinkFactory | StageOperator:
+    """The object a plugin registers under ``name``, typed by its group.
+
+    ``load("sinks", "speaker")`` is a sink class (``SinkFactory``), ``load("sources", ...)``
+    a function that returns the text (``SourceFactory``), ``load("stages", ...)`` an aiostream
+    operator (``StageOperator``), so code that uses them type-checks.
 
     Raises:
-        ConfigurationError: no such plugin (naming the installed ones), or it failed to load.
+        ConfigurationError: no such plugin (naming the installed ones), it failed to load, or
+            what it registers cannot be called.
     """
     if kind not in GROUPS:
         raise ConfigurationError(f"unknown plugin kind {kind!r}; use one of {', '.join(GROUPS)}")
@@ -93,4 +124,11 @@ def load(kind: PluginKind, name: str) -> object:
             f"the {kind[:-1]} plugin {name!r} from {info.distribution} {info.version} failed to "
             f"load: {info.error}"
         )
-    return info.obj
+    obj = info.obj
+    if not callable(obj):
+        raise ConfigurationError(
+            f"the {kind[:-1]} plugin {name!r} from {info.distribution} registers "
+            f"{type(obj).__name__} {info.target!r}, which cannot be called; a plugin registers "
+            "a class or a function"
+        )
+    return obj

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import http.server
 import os
+import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 import wave
 from pathlib import Path
 
@@ -45,7 +50,7 @@ def test_chat_on_the_embedded_defaults(tmp_path: Path) -> None:
     assert "offline demo model" in result.stderr  # the stand-ins say what they are
     assert "built-in local service" in result.stderr
     assert "before the model finished" in result.stdout
-    assert f"wrote {out}" in result.stdout
+    assert f"s of audio in {out}" in result.stdout
     assert 3.0 < wav_seconds(out) < 20.0
 
 
@@ -81,7 +86,7 @@ def test_chat_keeps_the_audio_when_the_model_fails_mid_answer(tmp_path: Path) ->
     result = asyncio.run(serve_and_run())
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert "spoken so far are in" in result.stderr
+    assert "spoken so far are kept" in result.stderr
     assert str(out) in result.stderr
     assert "sk-test" not in result.stderr + result.stdout
     assert wav_seconds(out) > 1.0  # what the model said before it failed was kept
@@ -166,3 +171,179 @@ def test_speak_needs_exactly_one_input(tmp_path: Path) -> None:
     missing = run("speak", "--file", str(tmp_path / "nope.md"))
     assert missing.returncode == 2
     assert "nope.md" in missing.stderr
+
+
+# --- clean exits (signals, pipes, bad input) ---------------------------------------------------
+
+
+def popen(*args: str, env: dict[str, str], stdin: int | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "polly_pipeline.cli", *args],
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def quiet_env(tmp_path: Path) -> dict[str, str]:
+    """No AWS, no OpenAI, and a private TMPDIR to see what the embedded service leaves."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENAI_"))}
+    base["AWS_EC2_METADATA_DISABLED"] = "true"
+    base["AWS_CONFIG_FILE"] = base["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    base["TMPDIR"] = str(tmp)
+    return base
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_mid_answer_keeps_a_valid_file_and_cleans_up(
+    tmp_path: Path, signum: int, status: int
+) -> None:
+    out = tmp_path / "answer.wav"
+    env = quiet_env(tmp_path)
+    proc = popen("chat", "How does streaming speech work?", "-o", str(out), "-q", env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 40_000):
+        time.sleep(0.05)  # wait until about a second of audio is in the file
+    assert out.exists(), "no audio arrived"
+    assert any((tmp_path / "tmp").iterdir())  # the embedded service's CA directory is there
+    proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == status, stderr
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("interrupted; ")
+    assert lines[-1].endswith(f"s of audio in {out}")
+    assert sum("interrupted" in line for line in lines) == 1
+    said = float(lines[-1].split()[1])
+    assert abs(said - wav_seconds(out)) < 0.05  # the file is valid and holds what it says
+    assert said > 0.5
+    assert not list((tmp_path / "tmp").iterdir())  # temporary CA directories removed
+
+
+def test_voices_into_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written, as `| head` may be
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "polly_pipeline.cli", "voices"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=quiet_env(tmp_path),
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert result.stderr == ""
+    assert result.returncode == 141  # as a program stopped by SIGPIPE
+
+
+@pytest.mark.parametrize("command", ["chat", "speak"])
+def test_stdin_that_is_not_utf8_is_one_clear_error(tmp_path: Path, command: str) -> None:
+    out = tmp_path / "out.wav"
+    result = subprocess.run(
+        [sys.executable, "-m", "polly_pipeline.cli", command, "-", "-o", str(out)],
+        input=b"Hello there \xff world.",
+        capture_output=True,
+        env=quiet_env(tmp_path),
+        timeout=120,
+        check=False,
+    )
+    stderr = result.stderr.decode()
+    assert result.returncode == 2, stderr
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1, stderr
+    assert "utf-8" in errors[0].lower()
+    assert "byte offset 12 (0xff)" in errors[0]
+    assert str(out) not in stderr  # nothing was written, so no file is named
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["chat", "speak"])
+@pytest.mark.parametrize("how", ["argument", "stdin"])
+def test_whitespace_only_input_is_empty_input(tmp_path: Path, command: str, how: str) -> None:
+    blank = "  \n\t  \n"
+    out = tmp_path / "out.mp3"
+    args = (command, blank if how == "argument" else "-", "-o", str(out))
+    result = run(*args, stdin=blank if how == "stdin" else None)
+    assert result.returncode == 2, result.stderr
+    assert "empty" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+# --- backends ----------------------------------------------------------------------------------
+
+
+class _Metadata(http.server.BaseHTTPRequestHandler):
+    """An instance-metadata endpoint that records who asked (and answers nothing useful)."""
+
+    asked: list[str] = []  # noqa: RUF012 - shared with the test through the class
+
+    def do_PUT(self) -> None:
+        self._record()
+
+    def do_GET(self) -> None:
+        self._record()
+
+    def _record(self) -> None:
+        type(self).asked.append(f"{self.command} {self.path}")
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("backend", "probes"), [("auto", False), ("aws", True)])
+def test_automatic_backend_choice_never_probes_instance_metadata(
+    tmp_path: Path, backend: str, probes: bool
+) -> None:
+    _Metadata.asked = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Metadata)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        env = quiet_env(tmp_path)
+        del env["AWS_EC2_METADATA_DISABLED"]
+        env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = f"http://127.0.0.1:{server.server_port}/"
+        env["AWS_REGION"] = "us-east-1"
+        result = subprocess.run(
+            [sys.executable, "-m", "polly_pipeline.cli", "speak", "Hi.", "--backend", backend],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert bool(_Metadata.asked) == probes, (_Metadata.asked, result.stderr)
+    if probes:  # --backend aws: the full chain ran, found nothing, and said so in one line
+        assert result.returncode == 2
+        assert "no AWS credentials" in result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
+        assert "built-in local service" in result.stderr
+
+
+def test_nothing_imports_the_command_line_modules() -> None:
+    root = Path(__file__).resolve().parents[1]
+    cli_import = re.compile(r"polly_pipeline\.cli(?![a-z_])|cli_speak|cli_chat")
+    users = [
+        path
+        for folder in ("polly_pipeline", "examples", "plugins")
+        for path in (root / folder).rglob("*.py")
+        if "cli" not in path.relative_to(root).parts[:2] and cli_import.search(path.read_text())
+    ]
+    assert users == []

@@ -162,8 +162,11 @@ async def _read_all(file: BinaryIO, name: str) -> AsyncGenerator[bytes, None]:
         fd = file.fileno()
         mode = os.fstat(fd).st_mode
         if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or (stat.S_ISCHR(mode) and os.isatty(fd)):
-            async for data in _read_pipe(file):
-                yield data
+            # closed here, before ``file``: a pipe transport left polling a closed descriptor
+            # logs "Bad file descriptor" tracebacks
+            async with contextlib.aclosing(_read_pipe(file)) as pipe:
+                async for data in pipe:
+                    yield data
             return
         # regular files and devices the loop cannot poll (such as /dev/null)
         while True:

@@ -51,7 +51,7 @@ async def test_an_answer_is_interrupted_and_the_next_question_is_answered() -> N
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(EXAMPLE),
-        "--backend",
+        "--audio-backend",
         "null",
         "--voice",
         "Matthew",

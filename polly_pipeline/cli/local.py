@@ -1,0 +1,123 @@
+"""CLI layer: ``polly-pipeline local``: run the local Polly service until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from polly_pipeline.errors import PollyPipelineError
+
+__all__ = ["add_local"]
+
+
+def _default_ca_file() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "polly-pipeline" / "local-ca.pem"
+
+
+def add_local(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "local",
+        help="run the local Polly service (offline voice; a stand-in for Amazon Polly)",
+        description=(
+            "Run the local Polly service: a real HTTP/2 server over TLS that speaks Amazon "
+            "Polly's StartSpeechSynthesisStream protocol, SynthesizeSpeech and DescribeVoices, "
+            "with an offline voice. Point any Polly client at the printed endpoint."
+        ),
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    p.add_argument("--port", type=int, default=0, help="port (default 0: pick a free one)")
+    p.add_argument(
+        "--ca-file",
+        type=Path,
+        default=None,
+        help=f"where to write the CA certificate clients must trust "
+        f"(default: {_default_ca_file()})",
+    )
+    p.add_argument("--region", default=None, help="accept only requests signed for this region")
+    p.add_argument(
+        "--inbound-timeout",
+        type=float,
+        default=5.0,
+        help="seconds without input before a stream is closed (Polly: 5)",
+    )
+    p.add_argument(
+        "--max-duration",
+        type=float,
+        default=600.0,
+        help="seconds a stream may live (Polly: 600)",
+    )
+    p.add_argument(
+        "--max-concurrent-streams",
+        type=int,
+        default=100,
+        help="HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection",
+    )
+    p.add_argument(
+        "--latency",
+        choices=("none", "realistic"),
+        default="none",
+        help="simulate the service's latency (default: none)",
+    )
+    p.set_defaults(func=_cmd_local)
+
+
+def _cmd_local(args: argparse.Namespace) -> int:
+    from polly_pipeline.local.config import LatencyModel, LocalServiceConfig  # noqa: PLC0415
+    from polly_pipeline.local.service import LocalPollyService  # noqa: PLC0415
+
+    config = LocalServiceConfig(
+        host=args.host,
+        port=args.port,
+        region=args.region,
+        inbound_event_timeout=args.inbound_timeout,
+        max_stream_duration=args.max_duration,
+        max_concurrent_streams=args.max_concurrent_streams,
+        latency=LatencyModel.realistic() if args.latency == "realistic" else LatencyModel(),
+    )
+    ca_file = args.ca_file or _default_ca_file()
+
+    async def serve() -> None:
+        async with LocalPollyService(config, ca_file=ca_file) as service:
+            creds = service.credentials
+            url = service.endpoint_url
+            print("Local Polly service (offline voice; a stand-in for Amazon Polly)")
+            print(f"  endpoint     {url}")
+            print(f"  CA file      {service.ca_file}")
+            print(f"  region       {service.region}")
+            print(f"  credentials  {creds.access_key} / {creds.secret_key}  (local only)")
+            print("Point a client at it, e.g. from another shell:")
+            print(
+                f"  export AWS_ENDPOINT_URL_POLLY={url} AWS_CA_BUNDLE={service.ca_file} "
+                f"AWS_REGION={service.region} AWS_DEFAULT_REGION={service.region} "
+                f"AWS_ACCESS_KEY_ID={creds.access_key} "
+                f"AWS_SECRET_ACCESS_KEY={creds.secret_key}"
+            )
+            print("Press Ctrl-C to stop.", flush=True)
+            await _until_stopped()
+
+    try:
+        asyncio.run(serve())
+        print("\nstopped", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("\nstopped", file=sys.stderr)
+    except OSError as exc:
+        raise PollyPipelineError(f"could not listen on {args.host}:{args.port}: {exc}") from exc
+    return 0
+
+
+async def _until_stopped() -> None:
+    """Wait for Ctrl-C or SIGTERM (the service then stops and cleans up)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)

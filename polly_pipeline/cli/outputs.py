@@ -1,0 +1,207 @@
+"""CLI layer: where the audio goes: files named by format, the speakers, any sink plugin.
+
+The format follows the output file name (``.wav`` pcm in a WAV file, ``.ogg`` ogg_vorbis,
+``.opus`` ogg_opus, ``.mp3``, ``.raw``/``.pcm`` raw pcm, ``.ulaw``/``.alaw`` raw G.711);
+``--format`` is accepted when it agrees. Every file is counted, so messages name only files
+that hold audio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from polly_pipeline.errors import ConfigurationError
+from polly_pipeline.session import AudioChunk
+from polly_pipeline.sinks import AudioSink, RawFileSink, WavFileSink
+
+__all__ = [
+    "FORMAT_SUFFIXES",
+    "CountedFile",
+    "Outputs",
+    "choose_format",
+    "numbered",
+    "open_sinks",
+]
+
+#: File suffixes and the output format each one holds.
+FORMAT_SUFFIXES: dict[str, tuple[str, ...]] = {
+    ".wav": ("pcm", "mulaw", "alaw"),  # pcm unless --format says mulaw or alaw
+    ".mp3": ("mp3",),
+    ".ogg": ("ogg_vorbis", "ogg_opus"),
+    ".oga": ("ogg_vorbis", "ogg_opus"),
+    ".opus": ("ogg_opus",),
+    ".raw": ("pcm",),
+    ".pcm": ("pcm",),
+    ".ulaw": ("mulaw",),
+    ".mulaw": ("mulaw",),
+    ".alaw": ("alaw",),
+}
+
+#: The file suffix used for a format when no file name is given.
+DEFAULT_SUFFIX = {
+    "mp3": ".mp3",
+    "ogg_vorbis": ".ogg",
+    "ogg_opus": ".opus",
+    "pcm": ".wav",
+    "mulaw": ".ulaw",
+    "alaw": ".alaw",
+}
+
+SPEAKER_DISTRIBUTION = "polly-pipeline-speaker"
+
+
+def choose_format(output: Path | None, requested: str | None, fallback: str) -> str:
+    """The output format: the file name's, ``requested`` when it agrees, else ``fallback``.
+
+    Raises:
+        ConfigurationError: ``requested`` disagrees with the file name, or the file name
+            names no format and none was requested.
+    """
+    if output is None:
+        return requested or fallback
+    suffix = output.suffix.lower()
+    fits = FORMAT_SUFFIXES.get(suffix)
+    if fits is None:
+        if requested:
+            return requested
+        known = ", ".join(FORMAT_SUFFIXES)
+        raise ConfigurationError(
+            f"cannot tell the audio format from the file name {output.name!r}; name it "
+            f"{known}, or pass --format"
+        )
+    if requested and requested not in fits:
+        raise ConfigurationError(
+            f"{output.name} holds {' or '.join(fits)} audio, not {requested}: drop --format "
+            f"or name the file {output.stem}{DEFAULT_SUFFIX.get(requested, '.raw')}"
+        )
+    return requested or fits[0]
+
+
+def numbered(path: Path, number: int) -> Path:
+    """``answer.wav`` -> ``answer-3.wav``."""
+    return path.with_name(f"{path.stem}-{number}{path.suffix}")
+
+
+@dataclass
+class CountedFile:
+    """An audio file sink that counts the seconds it holds."""
+
+    path: Path
+    sink: AudioSink
+    seconds: float = 0.0
+    chunks: int = 0
+
+    async def write(self, chunk: AudioChunk) -> None:
+        """Write one chunk to the file."""
+        await self.sink.write(chunk)
+        self.seconds += chunk.seconds
+        self.chunks += 1
+
+    async def close(self) -> None:
+        """Close the file (valid as far as it was written)."""
+        await self.sink.close()
+
+    @classmethod
+    def create(cls, path: Path) -> CountedFile:
+        """A WAV sink for ``.wav`` names, else raw bytes; refuses unwritable paths now."""
+        sink: AudioSink = WavFileSink(path) if path.suffix.lower() == ".wav" else RawFileSink(path)
+        return cls(path, sink)
+
+
+@dataclass
+class Outputs:
+    """Every file written during a command, for the messages that name them."""
+
+    files: list[CountedFile] = field(default_factory=list)
+
+    def add(self, path: Path) -> CountedFile:
+        """A new counted file sink (checked writable now)."""
+        counted = CountedFile.create(path)
+        self.files.append(counted)
+        return counted
+
+    def written(self) -> list[CountedFile]:
+        """The files that hold audio."""
+        return [f for f in self.files if f.chunks]
+
+    def describe(self) -> str:
+        """``12.4 s of audio in answer.wav`` (or ``no audio written``)."""
+        files = self.written()
+        if not files:
+            return "no audio written"
+        seconds = sum(f.seconds for f in files)
+        names = ", ".join(str(f.path) for f in files)
+        return f"{seconds:.1f} s of audio in {names}"
+
+
+def speaker_install_command() -> str:
+    """The exact command that installs the speaker plugin into this Python."""
+    here = Path(__file__).resolve().parents[2] / "plugins" / SPEAKER_DISTRIBUTION
+    target = str(here) if (here / "pyproject.toml").is_file() else SPEAKER_DISTRIBUTION
+    editable = "-e " if target != SPEAKER_DISTRIBUTION else ""
+    return f"{sys.executable} -m pip install {editable}{target}"
+
+
+def _speaker(args: argparse.Namespace) -> AudioSink:
+    from polly_pipeline import plugins  # noqa: PLC0415
+
+    try:
+        speaker = plugins.load("sinks", "speaker")
+    except ConfigurationError as exc:
+        if "failed to load" in str(exc):
+            raise
+        raise ConfigurationError(
+            f"--play needs the speaker plugin; install it with: {speaker_install_command()}"
+        ) from None
+    backends = [args.audio_backend] if args.audio_backend else None
+    _check_sound_device(backends)
+    sink: AudioSink = speaker(device=args.device, backends=backends)
+    return sink
+
+
+def _check_sound_device(backends: list[str] | None) -> None:
+    """Fail now, in one line, when there is nothing to play on."""
+    try:
+        available_devices = importlib.import_module("polly_pipeline_speaker").available_devices
+    except (ImportError, AttributeError):  # it reports when it opens the device instead
+        return
+    try:
+        devices = available_devices(backends)
+    except ConfigurationError:
+        devices = []
+    if not devices:
+        which = f"the audio backend {backends[0]!r}" if backends else "this machine"
+        raise ConfigurationError(
+            f"--play: no sound device found on {which}; write a file with -o instead, or "
+            "pass --audio-backend null to play silently in real time"
+        )
+
+
+def _named_sink(name: str) -> AudioSink:
+    from polly_pipeline import plugins  # noqa: PLC0415
+
+    factory: Any = plugins.load("sinks", name)
+    try:
+        sink: AudioSink = factory()
+    except TypeError as exc:
+        raise ConfigurationError(
+            f"--sink {name}: this sink needs arguments ({exc}); use it from Python instead"
+        ) from exc
+    return sink
+
+
+def open_sinks(args: argparse.Namespace) -> list[AudioSink]:
+    """The players and plugin sinks the options ask for (files are made per turn)."""
+    sinks: list[AudioSink] = []
+    if args.play:
+        sinks.append(_speaker(args))
+    for name in args.sink or ():
+        if name == "speaker" and args.play:
+            continue
+        sinks.append(_speaker(args) if name == "speaker" else _named_sink(name))
+    return sinks
