@@ -22,6 +22,7 @@ from polly_pipeline.client.config import (
     resolve_endpoint,
 )
 from polly_pipeline.client.stream import SpeechSynthesisStream
+from polly_pipeline.client.user_agent import user_agent
 from polly_pipeline.errors import ConfigurationError
 from polly_pipeline.protocol.credentials import Credentials
 from polly_pipeline.protocol.events import exception_from_http_error
@@ -171,7 +172,7 @@ class PollyStreamingClient(AsyncResource):
             self._endpoint,
             method="POST",
             path=STREAM_PATH,
-            headers=signed.headers,
+            headers=[*signed.headers, ("user-agent", user_agent())],
             body=stream._body(),
             use_pool=use_pool,
         )

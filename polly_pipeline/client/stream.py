@@ -6,10 +6,12 @@ and the signature chain follows the order on the wire. The output side decodes t
 incrementally into typed events and raises the service's exceptions as they arrive.
 
 Deadlines: the transport bounds connecting, response headers and every write. While output is
-due (after a flush or the close) the gap between two response chunks is bounded by
-``Timeouts.read``; while nothing is due (the caller is idle and only keep-alives flow) the read
-has no deadline of its own, because the service itself ends an idle stream after its inbound
-timeout and a dead connection stalls the next write, which has one.
+due (after a flush or the close) each complete event must arrive within ``Timeouts.read`` of the
+previous one (or of asking): bytes that trickle in without completing an event do not extend
+the deadline, so a server that sends one byte a second cannot hold the caller. While nothing is
+due (the caller is idle and only keep-alives flow) the read has no deadline of its own, because
+the service itself ends an idle stream after its inbound timeout and a dead connection stalls
+the next write, which has one.
 """
 
 from __future__ import annotations
@@ -219,15 +221,22 @@ class SpeechSynthesisStream(AsyncResource):
             raise StreamStateError("the stream is not open")
         decoder = EventStreamDecoder()
         chunks = transport.__aiter__()
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None  # by when the next complete event must have arrived
         try:
             while not self._finished:
-                chunk = await self._next_chunk(chunks)
+                if deadline is None and self._output_due and self._read_timeout is not None:
+                    deadline = loop.time() + self._read_timeout
+                chunk = await self._next_chunk(chunks, deadline)
                 if chunk is None:
                     decoder.finish()
                     raise ConnectionClosedError(
                         "the service ended the response without a StreamClosedEvent"
                     )
-                for message in decoder.feed(chunk):
+                messages = decoder.feed(chunk)
+                if messages:
+                    deadline = None  # progress: the next event gets a full read deadline
+                for message in messages:
                     event = decode_output_message(message)
                     if isinstance(event, AudioEvent):
                         self.stats.audio_events += 1
@@ -256,17 +265,19 @@ class SpeechSynthesisStream(AsyncResource):
                 async for _ in chunks:
                     pass
 
-    async def _next_chunk(self, chunks: AsyncIterator[bytes]) -> bytes | None:
-        """The next response chunk; with a deadline while output is due."""
-        timeout = self._read_timeout if self._output_due else None
+    async def _next_chunk(
+        self, chunks: AsyncIterator[bytes], deadline: float | None
+    ) -> bytes | None:
+        """The next response chunk; with ``deadline`` (loop time) while output is due."""
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout_at(deadline):
                 return await anext(chunks)
         except StopAsyncIteration:
             return None
         except TimeoutError as exc:
+            timeout = self._read_timeout or 0.0
             raise NetworkTimeout(
-                "read", timeout or 0.0, "the service sent no audio after a flush or close"
+                "read", timeout, f"no complete event within {timeout:g}s after a flush or close"
             ) from exc
 
     def _fail(self, exc: BaseException) -> None:

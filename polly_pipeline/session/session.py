@@ -44,6 +44,7 @@ import contextlib
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
@@ -93,6 +94,8 @@ _RATE_MARGIN = 1.3
 #: How long a stream we no longer need may take to close politely.
 _RETIRE_TIMEOUT = 5.0
 _END = object()
+#: How many session events and turn metrics a session keeps by default.
+DEFAULT_HISTORY_LIMIT = 1000
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -182,6 +185,14 @@ class SpeechSession(AsyncResource):
             send text as fast as it comes).
         seconds_per_character: the speaking-rate estimate before any turn has measured it.
         on_event: called with each :class:`SessionEvent` (also kept in :attr:`history`).
+        history_limit: how many of the latest session events and turn metrics are kept in
+            :attr:`history` and :attr:`turns` (older ones are dropped, so a session that
+            runs for days stays flat; ``on_event`` sees every event).
+
+    Attributes:
+        history: the latest ``history_limit`` session events, oldest first.
+        turns: the metrics of the latest ``history_limit`` turns, oldest first.
+        turns_started: how many turns this session has begun (the next turn's id).
     """
 
     def __init__(
@@ -201,6 +212,7 @@ class SpeechSession(AsyncResource):
         seconds_per_character: float = 0.07,
         on_event: Callable[[SessionEvent], None] | None = None,
         seed: int | None = None,
+        history_limit: int = DEFAULT_HISTORY_LIMIT,
     ) -> None:
         self.params = SynthesisParams.create(
             voice_id=voice_id,
@@ -222,6 +234,10 @@ class SpeechSession(AsyncResource):
             raise ConfigurationError("keepalive_interval and max_stream_age must be > 0")
         if pacing is not None and pacing <= 0:
             raise ConfigurationError("pacing must be None or > 0 seconds")
+        if isinstance(history_limit, bool) or not isinstance(history_limit, int):
+            raise ConfigurationError(f"history_limit must be a whole number, got {history_limit!r}")
+        if history_limit < 1:
+            raise ConfigurationError(f"history_limit must be at least 1, got {history_limit}")
         self.client = client
         self.format = AudioFormat(self.params.output_format, self.params.effective_sample_rate)
         self.keepalive_interval = keepalive_interval
@@ -232,8 +248,9 @@ class SpeechSession(AsyncResource):
         self._slowest_rate = seconds_per_character
         self._on_event = on_event
         self._rng = random.Random(seed)
-        self.history: list[SessionEvent] = []
-        self.turns: list[TurnMetrics] = []
+        self.history: deque[SessionEvent] = deque(maxlen=history_limit)
+        self.turns: deque[TurnMetrics] = deque(maxlen=history_limit)
+        self.turns_started = 0
         self._spare: _Link | None = None
         self._spare_task: asyncio.Task[None] | None = None
         self._spare_ready = asyncio.Event()
@@ -246,9 +263,8 @@ class SpeechSession(AsyncResource):
 
     def __repr__(self) -> str:
         p = self.params
-        return (
-            f"<SpeechSession voice={p.voice_id} format={p.output_format} turns={len(self.turns)}>"
-        )
+        where = f"voice={p.voice_id} format={p.output_format}"
+        return f"<SpeechSession {where} turns={self.turns_started}>"
 
     # -- lifetime -------------------------------------------------------------------------------
 
@@ -292,7 +308,8 @@ class SpeechSession(AsyncResource):
             raise StreamStateError(
                 "the previous turn is still speaking; await its audio or interrupt() it first"
             )
-        turn = Turn(self, len(self.turns))
+        turn = Turn(self, self.turns_started)
+        self.turns_started += 1
         self.turns.append(turn.metrics)
         self._turn = turn
         turn._start()

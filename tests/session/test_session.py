@@ -8,11 +8,16 @@ import time
 import pytest
 
 from polly_pipeline.client import PollyStreamingClient
-from polly_pipeline.errors import SessionError, ValidationException
+from polly_pipeline.errors import ConfigurationError, SessionError, ValidationException
 from polly_pipeline.local.config import Fault, FaultPlan, LocalServiceConfig
 from polly_pipeline.local.service import LocalPollyService
 from polly_pipeline.session.chunks import AudioChunk
-from polly_pipeline.session.events import RetryPolicy, StreamRetry, StreamRollover
+from polly_pipeline.session.events import (
+    RetryPolicy,
+    StreamRetry,
+    StreamRollover,
+    TurnCompleted,
+)
 from polly_pipeline.session.session import SpeechSession, Turn
 from tests.conftest import TEST_TIMEOUTS
 
@@ -241,3 +246,24 @@ async def test_turn_rules(polly: PollyStreamingClient) -> None:
         assert 0.5 < sum(c.seconds for c in chunks) < 3.0  # mp3 frames counted exactly
         metrics = await turn.wait()
         assert metrics.characters_billed == len("Short answer.")
+
+
+async def test_history_and_turns_keep_a_bounded_window(polly: PollyStreamingClient) -> None:
+    async with SpeechSession(
+        polly, voice_id="Joanna", keepalive_interval=0.3, history_limit=3
+    ) as session:
+        for _ in range(6):
+            turn = await session.begin_turn()
+            await turn.send("Cut short. ", flush=True)
+            await turn.interrupt()
+        assert session.turns_started == 6
+        assert [m.turn_id for m in session.turns] == [3, 4, 5]
+        assert len(session.history) == 3
+        last = session.history[-1]
+        assert isinstance(last, TurnCompleted)
+        assert last.metrics.turn_id == 5
+        next_turn = await session.begin_turn()
+        assert next_turn.turn_id == 6
+        await next_turn.interrupt()
+    with pytest.raises(ConfigurationError, match="history_limit"):
+        SpeechSession(polly, voice_id="Joanna", history_limit=0)
