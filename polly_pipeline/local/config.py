@@ -205,6 +205,13 @@ class LocalServiceConfig:
         latency: the latency model.
         faults: the fault plan.
         audio_event_bytes: the largest audio payload per AudioEvent.
+        render_ahead_bytes: encoded audio a stream may hold ahead of what the client has
+            read; synthesis waits beyond it.
+        connection_render_ahead_bytes: the same bound for all streams of one connection.
+        max_event_frame_bytes: the largest inbound event-stream frame; a larger one is
+            rejected as soon as its prelude arrives.
+        header_timeout: seconds a request's headers may take once they started to arrive.
+        max_connections: connections served at once; further ones are closed on accept.
         demo_llm: pacing of the offline demo LLM endpoint.
     """
 
@@ -219,6 +226,11 @@ class LocalServiceConfig:
     latency: LatencyModel = field(default_factory=LatencyModel)
     faults: FaultPlan = field(default_factory=FaultPlan)
     audio_event_bytes: int = 8 * 1024
+    render_ahead_bytes: int = 512 * 1024
+    connection_render_ahead_bytes: int = 4 * 1024 * 1024
+    max_event_frame_bytes: int = 128 * 1024
+    header_timeout: float = 5.0
+    max_connections: int = 256
     demo_llm: DemoLLMConfig = field(default_factory=DemoLLMConfig)
 
     def __post_init__(self) -> None:
@@ -226,6 +238,20 @@ class LocalServiceConfig:
             raise ConfigurationError("service timeouts must be > 0 seconds")
         if self.max_concurrent_streams < 1:
             raise ConfigurationError("max_concurrent_streams must be >= 1")
+        bounds = {
+            "audio_event_bytes": self.audio_event_bytes,
+            "render_ahead_bytes": self.render_ahead_bytes,
+            "connection_render_ahead_bytes": self.connection_render_ahead_bytes,
+            "max_event_frame_bytes": self.max_event_frame_bytes,
+            "max_connections": self.max_connections,
+        }
+        for name, value in bounds.items():
+            if value < 1:
+                raise ConfigurationError(f"{name} must be >= 1, got {value}")
+        if self.header_timeout <= 0:
+            raise ConfigurationError(
+                f"header_timeout must be > 0 seconds, got {self.header_timeout}"
+            )
         if not self.credentials:
             raise ConfigurationError("the local service needs at least one set of credentials")
         if not 0 <= self.port <= 65535:

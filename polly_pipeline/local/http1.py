@@ -66,6 +66,8 @@ class H1Connection(ServerConnection):
         """Feed bytes to h11 and act on the events."""
         self.h11.receive_data(data)
         self._process()
+        # a request head has started but is not complete yet: it must finish in time
+        self._awaiting_headers(self._current is None and bool(self.h11.trailing_data[0]))
 
     def eof_received(self) -> None:
         """The client closed its side."""

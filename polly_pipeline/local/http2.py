@@ -74,6 +74,8 @@ CONNECTION_WINDOW = 16 * 1024 * 1024
 #: Seconds between sending GOAWAY and closing the connection.
 GOAWAY_GRACE = 0.25
 _MAX_HEADER_LIST_SIZE = 64 * 1024
+#: HEADERS and CONTINUATION frame types (RFC 9113 section 6).
+_HEADER_FRAME_TYPES = (0x1, 0x9)
 #: What h2 itself enforces; the advertised limit is enforced per stream by this engine.
 _H2_STREAM_LIMIT = 2**31 - 1
 
@@ -154,7 +156,20 @@ class H2Connection(ServerConnection):
             return
         for event in events:
             self._dispatch(event)
+        self._awaiting_headers(self._head_in_progress())
         self.flush()
+
+    def _head_in_progress(self) -> bool:
+        """True while h2 holds part of a HEADERS frame or of a header block (CONTINUATION).
+
+        h2 exposes no API for what it buffers, so this reads its frame buffer; a partial frame
+        whose type is not known yet counts as a header frame.
+        """
+        buffer = self.h2.incoming_buffer
+        if getattr(buffer, "_headers_buffer", None):
+            return True
+        data = bytes(getattr(buffer, "_data", getattr(buffer, "data", b"")))[:4]
+        return bool(data) and (len(data) < 4 or data[3] in _HEADER_FRAME_TYPES)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Fail every open stream and wake every waiter."""

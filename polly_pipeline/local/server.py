@@ -32,6 +32,7 @@ from polly_pipeline.errors import (
     TransportError,
 )
 from polly_pipeline.local.certs import TLSMaterial
+from polly_pipeline.local.memory import trim_heap
 
 __all__ = [
     "BodyTooLarge",
@@ -54,6 +55,9 @@ HANDSHAKE_TIMEOUT = 10.0
 TLS_SHUTDOWN_TIMEOUT = 2.0
 #: How long :meth:`HttpServer.aclose` lets connections close politely before aborting them.
 _CLOSE_WAIT = 1.0
+#: After this many connections closed, trim the heap (at most once per delay).
+_TRIM_AFTER_CLOSED = 8
+_TRIM_DELAY = 2.0
 
 
 class StreamClosed(TransportError):
@@ -263,6 +267,7 @@ class ServerOptions:
     handler: Handler
     max_concurrent_streams: int
     idle_timeout: float
+    header_timeout: float = 5.0
 
 
 class ServerConnection(ConnectionControl):
@@ -284,6 +289,7 @@ class ServerConnection(ConnectionControl):
         self._writable: asyncio.Future[None] | None = None
         self._lost = False
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._header_timer: asyncio.TimerHandle | None = None
 
     # -- protocol events (forwarded by the listener) -------------------------------------
 
@@ -303,6 +309,7 @@ class ServerConnection(ConnectionControl):
         """The transport is closed: wake everything that waits on it."""
         self._lost = True
         self._set_idle(False)
+        self._awaiting_headers(False)
         self.resume_writing()
 
     def pause_writing(self) -> None:
@@ -395,6 +402,30 @@ class ServerConnection(ConnectionControl):
         if idle and not self._lost:
             self._idle_timer = self._loop.call_later(self._options.idle_timeout, self._on_idle)
 
+    def _awaiting_headers(self, partial: bool) -> None:
+        """A request head has started arriving (``partial``) or is complete/absent.
+
+        The head must be complete within the header timeout of its first byte, so a client
+        that trickles headers cannot hold a connection until the idle timeout.
+        """
+        if not partial or self._lost:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+        elif self._header_timer is None:
+            self._header_timer = self._loop.call_later(
+                self._options.header_timeout, self._on_header_timeout
+            )
+
+    def _on_header_timeout(self) -> None:
+        self._header_timer = None
+        log.info(
+            "connection %d: request headers incomplete after %gs, closing",
+            self.id,
+            self._options.header_timeout,
+        )
+        self.drop()
+
     def _on_idle(self) -> None:
         self._idle_timer = None
         log.debug("connection %d: idle for %gs, closing", self.id, self._options.idle_timeout)
@@ -418,7 +449,9 @@ class _ConnectionProtocol(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._raw = transport
         transport.pause_reading()
-        self._server._register(self)
+        if not self._server._register(self):
+            transport.abort()
+            return
         self.handshake = self._loop.create_task(self._upgrade(transport))
 
     async def _upgrade(self, raw: asyncio.Transport) -> None:
@@ -512,6 +545,8 @@ class HttpServer(AsyncResource):
         max_concurrent_streams: HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS; extra streams are
             refused with RST_STREAM(REFUSED_STREAM).
         idle_timeout: seconds a connection may sit without requests before it is closed.
+        header_timeout: seconds a request's headers may take to arrive once they started.
+        max_connections: connections served at once; further ones are closed on accept.
     """
 
     def __init__(
@@ -523,19 +558,27 @@ class HttpServer(AsyncResource):
         port: int = 0,
         max_concurrent_streams: int = 100,
         idle_timeout: float = 300.0,
+        header_timeout: float = 5.0,
+        max_connections: int = 256,
     ) -> None:
         if max_concurrent_streams < 1:
             raise ConfigurationError(
                 f"max_concurrent_streams must be at least 1, got {max_concurrent_streams}"
             )
-        if idle_timeout <= 0:
-            raise ConfigurationError(f"idle_timeout must be positive, got {idle_timeout}")
+        if idle_timeout <= 0 or header_timeout <= 0:
+            raise ConfigurationError(
+                f"idle_timeout and header_timeout must be positive, got {idle_timeout} "
+                f"and {header_timeout}"
+            )
+        if max_connections < 1:
+            raise ConfigurationError(f"max_connections must be at least 1, got {max_connections}")
         if not 0 <= port <= 65535:
             raise ConfigurationError(f"port must be between 0 and 65535, got {port}")
         self.host = host
         self.port = port
         self.tls = tls
-        self._options = ServerOptions(handler, max_concurrent_streams, idle_timeout)
+        self._options = ServerOptions(handler, max_concurrent_streams, idle_timeout, header_timeout)
+        self.max_connections = max_connections
         self._ssl = tls.server_ssl_context()
         self._listener: asyncio.Server | None = None
         self._protocols: set[_ConnectionProtocol] = set()
@@ -543,6 +586,10 @@ class HttpServer(AsyncResource):
         self._closing: asyncio.Task[None] | None = None
         #: TCP connections accepted so far.
         self.connections_total = 0
+        #: TCP connections closed on accept because ``max_connections`` were open.
+        self.connections_refused = 0
+        self._closed_since_trim = 0
+        self._trim_timer: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
         return f"<HttpServer {self.url} connections={self.active_connections}>"
@@ -578,6 +625,9 @@ class HttpServer(AsyncResource):
         await asyncio.shield(self._closing)
 
     async def _close(self) -> None:
+        if self._trim_timer is not None:
+            self._trim_timer.cancel()
+            self._trim_timer = None
         if self._listener is not None:
             self._listener.close()
             await self._listener.wait_closed()
@@ -605,14 +655,30 @@ class HttpServer(AsyncResource):
 
     # -- for the connection protocol ---------------------------------------------------------
 
-    def _register(self, proto: _ConnectionProtocol) -> None:
+    def _register(self, proto: _ConnectionProtocol) -> bool:
+        """Track a new connection; False when it must be closed at once."""
         self.connections_total += 1
-        self._protocols.add(proto)
         if self._closing is not None:
-            proto.abort()
+            return False
+        if len(self._protocols) >= self.max_connections:
+            self.connections_refused += 1
+            log.warning("refusing a connection: %d connections open", len(self._protocols))
+            return False
+        self._protocols.add(proto)
+        return True
 
     def _unregister(self, proto: _ConnectionProtocol) -> None:
         self._protocols.discard(proto)
+        self._closed_since_trim += 1
+        if self._trim_timer is None and self._closed_since_trim >= _TRIM_AFTER_CLOSED:
+            loop = asyncio.get_running_loop()
+            self._trim_timer = loop.call_later(_TRIM_DELAY, self._trim)
+
+    def _trim(self) -> None:
+        """Connections went away: hand their freed buffers back to the operating system."""
+        self._trim_timer = None
+        self._closed_since_trim = 0
+        trim_heap()
 
     def _make_engine(
         self, alpn: str | None, transport: asyncio.Transport, client: tuple[str, int]

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import tempfile
+import weakref
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -38,10 +39,17 @@ from polly_pipeline.errors import (
 )
 from polly_pipeline.local import demo_llm
 from polly_pipeline.local.audio import CONTENT_TYPES, StreamEncoder
+from polly_pipeline.local.budget import ByteBudget
 from polly_pipeline.local.certs import TLSMaterial
 from polly_pipeline.local.config import Fault, LocalServiceConfig
 from polly_pipeline.local.render import render_pcm
-from polly_pipeline.local.server import HttpServer, Request, RequestBody, Responder
+from polly_pipeline.local.server import (
+    ConnectionControl,
+    HttpServer,
+    Request,
+    RequestBody,
+    Responder,
+)
 from polly_pipeline.local.synthesis_stream import (
     StreamRecord,
     SynthesisSession,
@@ -127,6 +135,9 @@ class LocalPollyService(AsyncResource):
         #: the most recent streams' records (bounded, so a long-running service stays flat)
         self.streams: deque[StreamRecord] = deque(maxlen=STREAM_RECORDS)
         self.rest_requests = 0
+        self._budgets: weakref.WeakKeyDictionary[ConnectionControl, ByteBudget] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def __repr__(self) -> str:
         where = self.endpoint_url if self._server else "not started"
@@ -149,6 +160,8 @@ class LocalPollyService(AsyncResource):
             host=self.config.host,
             port=self.config.port,
             max_concurrent_streams=self.config.max_concurrent_streams,
+            header_timeout=self.config.header_timeout,
+            max_connections=self.config.max_connections,
         )
         await server.start()
         self._server = server
@@ -340,8 +353,17 @@ class LocalPollyService(AsyncResource):
             fault=fault,
             record=record,
             clock=self._clock,
+            connection_budget=self._connection_budget(responder.connection),
         )
         await session.run()
+
+    def _connection_budget(self, connection: ConnectionControl) -> ByteBudget:
+        """The render-ahead budget all streams of ``connection`` share."""
+        budget = self._budgets.get(connection)
+        if budget is None:
+            budget = ByteBudget(self.config.connection_render_ahead_bytes)
+            self._budgets[connection] = budget
+        return budget
 
     def _params(self, headers: dict[str, str]) -> tuple[SynthesisParams, VoiceInfo]:
         params, problems = SynthesisParams.from_headers(headers)

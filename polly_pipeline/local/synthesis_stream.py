@@ -41,7 +41,9 @@ from polly_pipeline.errors import (
     ValidationExceptionField,
 )
 from polly_pipeline.local.audio import StreamEncoder
+from polly_pipeline.local.budget import ByteBudget, reserve
 from polly_pipeline.local.config import Fault, LocalServiceConfig
+from polly_pipeline.local.frame_guard import FrameSizeGuard, FrameTooLarge
 from polly_pipeline.local.render import render_pcm
 from polly_pipeline.local.server import Request, RequestBody, Responder
 from polly_pipeline.local.voices import VoiceInfo
@@ -65,6 +67,9 @@ log = logging.getLogger("polly_pipeline.local")
 #: A sentence ends at . ! ? or … (with closing quotes or brackets) followed by whitespace.
 _BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*\s+")
 _TAG = re.compile(r"<[^>]*>")
+#: Characters of received text waiting for synthesis before the reader stops reading (and so
+#: stops crediting the client's flow-control window).
+MAX_PENDING_TEXT = 64 * 1024
 
 
 @dataclass
@@ -112,6 +117,7 @@ class SynthesisSession:
         fault: Fault | None,
         record: StreamRecord,
         clock: Callable[[], datetime],
+        connection_budget: ByteBudget | None = None,
     ) -> None:
         self._body = body
         self._responder = responder
@@ -135,6 +141,13 @@ class SynthesisSession:
         self._audio_events = 0
         self._audio_released_at = 0.0
         self._first_job = True
+        # audio encoded and not yet written, per stream and per connection; text not yet spoken
+        self._budgets = (
+            ByteBudget(config.render_ahead_bytes),
+            connection_budget or ByteBudget(config.render_ahead_bytes),
+        )
+        self._held = 0
+        self._pending_text = ByteBudget(MAX_PENDING_TEXT)
 
     # -- orchestration --------------------------------------------------------------------------
 
@@ -174,6 +187,9 @@ class SynthesisSession:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for budget in self._budgets:
+                budget.release(self._held)  # the connection's budget outlives this stream
+            self._held = 0
         if error is not None:
             await self._send_exception(error)
 
@@ -199,7 +215,9 @@ class SynthesisSession:
         closed = False  # CloseStreamEvent received: only the terminal signed frame may follow
         ended = False  # the terminal (empty) signed frame received
         finishing = False  # the synthesizer was told the input is complete
+        guard = FrameSizeGuard(self._config.max_event_frame_bytes)
         while True:
+            await self._pending_text.wait_for_room()  # backpressure: stop reading, stop crediting
             timeout = None if closed else self._config.inbound_event_timeout
             try:
                 async with asyncio.timeout(timeout):
@@ -213,6 +231,10 @@ class SynthesisSession:
                     quota_code="input-stream-inbound-event-timeout",
                     service_code="polly",
                 ) from None
+            try:
+                guard.feed(chunk)
+            except FrameTooLarge as exc:
+                raise _invalid(str(exc)) from None
             try:
                 parser.add_data(chunk)
                 messages = list(parser)
@@ -308,6 +330,7 @@ class SynthesisSession:
 
     def _schedule(self, text: str, *, ssml: bool) -> None:
         if text.strip():
+            self._pending_text.take(len(text))
             self._jobs.put_nowait((text, ssml))
 
     # -- synthesizer ----------------------------------------------------------------------------
@@ -321,20 +344,25 @@ class SynthesisSession:
             text, ssml = job
             started = time.monotonic()
             pcm = await render_pcm(text, self._voice, ssml=ssml, sample_rate=self._rate)
+            self._pending_text.release(len(text))
             seconds = len(pcm) / 2 / self._rate
             self.record.audio_seconds += seconds
             data = self._encoder.encode(pcm)
             # release no earlier than the model's first-audio latency, then at the model's pace
             release = max(started + latency.first_audio, self._audio_released_at)
             self._audio_released_at = release + seconds * latency.real_time_factor
-            self._emit(data, release, self._audio_released_at, text)
-        self._emit(self._encoder.flush(), self._audio_released_at, self._audio_released_at, None)
+            await self._emit(data, release, self._audio_released_at, text)
+        flushed = self._encoder.flush()
+        await self._emit(flushed, self._audio_released_at, self._audio_released_at, None)
         await self._out.put(None)
 
-    def _emit(self, data: bytes, start: float, end: float, text: str | None) -> None:
+    async def _emit(self, data: bytes, start: float, end: float, text: str | None) -> None:
+        """Queue audio for the writer, no further ahead of the wire than the budgets allow."""
         size = self._config.audio_event_bytes
         pieces = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
         for n, piece in enumerate(pieces):
+            await reserve(len(piece), *self._budgets)
+            self._held += len(piece)
             at = start + (end - start) * n / len(pieces)
             last = n == len(pieces) - 1
             self._out.put_nowait((at, piece, text if last else None))
@@ -355,6 +383,9 @@ class SynthesisSession:
                 await self._responder.send_data(encode_output_event(AudioEvent(piece)))
                 self._audio_events += 1
                 self.record.audio_bytes += len(piece)
+                self._held -= len(piece)
+                for budget in self._budgets:
+                    budget.release(len(piece))
             if finished_text is not None:
                 self.record.spoken.append(finished_text)
             fault = self._fault

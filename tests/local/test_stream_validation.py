@@ -7,6 +7,8 @@ transport with hand-signed frames, so every check in the service is reached.
 from __future__ import annotations
 
 import asyncio
+import struct
+import zlib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -195,3 +197,14 @@ async def test_unsigned_wrapper_is_rejected(local_polly: LocalPollyService, miss
         await asyncio.sleep(5)
 
     assert missing in only_error(await exchange(local_polly, frames)).message
+
+
+async def test_oversized_frame_is_rejected_from_its_prelude(local_polly: LocalPollyService) -> None:
+    async def frames(signer: EventSigner) -> AsyncIterator[bytes]:
+        prelude = struct.pack(">II", 15_000_000, 0)
+        yield prelude + struct.pack(">I", zlib.crc32(prelude)) + bytes(4096)
+        await asyncio.sleep(5)  # the rest of the 15 MB never comes: the prelude must suffice
+
+    error = only_error(await exchange(local_polly, frames))
+    assert error.reason == "invalidInboundEvent"
+    assert "declares 15000000 bytes" in error.message
