@@ -28,7 +28,7 @@ from polly_pipeline.protocol.credentials import Credentials
 from polly_pipeline.protocol.events import exception_from_http_error
 from polly_pipeline.protocol.params import MAX_EVENT_TEXT_CHARS, SynthesisParams
 from polly_pipeline.protocol.sigv4 import EventSigner, sign_request
-from polly_pipeline.transport import ConnectionPool, Endpoint, Timeouts, TLSConfig
+from polly_pipeline.transport import ConnectionPool, Endpoint, Timeouts, TLSConfig, Transport
 
 __all__ = ["PollyStreamingClient", "split_text"]
 
@@ -58,6 +58,11 @@ class PollyStreamingClient(AsyncResource):
             to botocore's ``AWS_CA_BUNDLE`` / profile ``ca_bundle``, else the system store.
         timeouts: deadlines for connecting, response headers, reads, writes and closing.
         clock: the signing clock (for tests); defaults to the system clock in UTC.
+        transport: what carries the streams: any :class:`~polly_pipeline.transport.Transport`
+            (one method, ``open_stream``, that opens a duplex exchange). Defaults to an awscrt
+            :class:`~polly_pipeline.transport.ConnectionPool` of ``pool_size`` with ``timeouts``
+            and the trusted CAs; :class:`polly_pipeline.local.in_memory.InMemoryTransport` wires
+            the client straight to the local service. The client closes it on ``aclose``.
     """
 
     def __init__(
@@ -71,6 +76,7 @@ class PollyStreamingClient(AsyncResource):
         ca_file: str | None = None,
         timeouts: Timeouts | None = None,
         clock: Callable[[], datetime] | None = None,
+        transport: Transport | None = None,
     ) -> None:
         if not isinstance(pool_size, int) or isinstance(pool_size, bool) or pool_size < 0:
             raise ConfigurationError(f"pool_size must be a whole number >= 0, got {pool_size!r}")
@@ -84,11 +90,17 @@ class PollyStreamingClient(AsyncResource):
             self._credentials = credentials
         self._timeouts = timeouts or Timeouts()
         self._clock = clock or _utcnow
-        self._pool = ConnectionPool(
-            pool_size=pool_size,
-            timeouts=self._timeouts,
-            tls=TLSConfig(ca_file=ca_file or self._resolved.ca_bundle),
-        )
+        if transport is None:
+            transport = ConnectionPool(
+                pool_size=pool_size,
+                timeouts=self._timeouts,
+                tls=TLSConfig(ca_file=ca_file or self._resolved.ca_bundle),
+            )
+        elif not isinstance(transport, Transport):
+            raise ConfigurationError(
+                f"transport must have an async open_stream() and aclose(), got {transport!r}"
+            )
+        self._transport: Transport = transport
         self._closed = False
 
     def __repr__(self) -> str:
@@ -110,9 +122,23 @@ class PollyStreamingClient(AsyncResource):
         return self._resolved.overridden
 
     @property
+    def transport(self) -> Transport:
+        """What carries this client's streams (shared by every stream of this client)."""
+        return self._transport
+
+    @property
     def pool(self) -> ConnectionPool:
-        """The connection pool (shared by every stream of this client)."""
-        return self._pool
+        """The awscrt connection pool (shared by every stream of this client).
+
+        Raises:
+            ConfigurationError: the client was given another transport (see :attr:`transport`).
+        """
+        if not isinstance(self._transport, ConnectionPool):
+            raise ConfigurationError(
+                f"this client streams over {self._transport!r}, not a ConnectionPool; "
+                "use client.transport"
+            )
+        return self._transport
 
     # -- duplex ---------------------------------------------------------------------------------
 
@@ -168,7 +194,7 @@ class PollyStreamingClient(AsyncResource):
         stream = SpeechSynthesisStream(
             params=params, signer=signer, read_timeout=self._timeouts.read
         )
-        transport = await self._pool.open_stream(
+        transport = await self._transport.open_stream(
             self._endpoint,
             method="POST",
             path=STREAM_PATH,
@@ -244,7 +270,7 @@ class PollyStreamingClient(AsyncResource):
     async def aclose(self) -> None:
         """Close every pooled connection. Idempotent."""
         self._closed = True
-        await self._pool.aclose()
+        await self._transport.aclose()
 
 
 async def _send_all(stream: SpeechSynthesisStream, text: str, text_type: str) -> None:

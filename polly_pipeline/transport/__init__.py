@@ -18,16 +18,20 @@ Every network wait has a deadline (:class:`Timeouts`); failures surface as the
 
 from __future__ import annotations
 
+from polly_pipeline.transport.base import DuplexStream, Transport
 from polly_pipeline.transport.config import Endpoint, Timeouts, TLSConfig
 from polly_pipeline.transport.pool import ConnectionPool, PoolStats
-from polly_pipeline.transport.stream import Http2Stream, Response
+from polly_pipeline.transport.response import Response
+from polly_pipeline.transport.stream import Http2Stream
 
 __all__ = [
     "ConnectionPool",
+    "DuplexStream",
     "Endpoint",
     "Http2Stream",
     "PoolStats",
     "Response",
     "TLSConfig",
     "Timeouts",
+    "Transport",
 ]

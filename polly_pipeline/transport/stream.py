@@ -19,7 +19,6 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future as CrtFuture
-from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
 
@@ -34,27 +33,12 @@ from polly_pipeline.errors import (
 from polly_pipeline.transport.config import Endpoint, Timeouts
 from polly_pipeline.transport.connection import Connection
 from polly_pipeline.transport.crt import error_name, post, stream_error
+from polly_pipeline.transport.response import Response
 from polly_pipeline.transport.waiters import Waiters
 
 __all__ = ["Http2Stream", "Response"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Response:
-    """The response status and headers (lowercase names, no pseudo-headers)."""
-
-    status: int
-    headers: tuple[tuple[str, str], ...]
-
-    def header(self, name: str) -> str | None:
-        """The first value of header ``name`` (case-insensitive), or None."""
-        wanted = name.lower()
-        for key, value in self.headers:
-            if key == wanted:
-                return value
-        return None
 
 
 class _StreamOver(Exception):

@@ -1,4 +1,8 @@
-"""SpeechSession against the local service with Polly's limits scaled down (1 s idle, 3 s life)."""
+"""SpeechSession against the local service with Polly's limits scaled down (1 s idle, 3 s life).
+
+Most tests reach the service's handler through the in-memory transport (no sockets, no TLS);
+the ones about connections and the pool run end to end over real TLS.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import pytest
 from polly_pipeline.client import PollyStreamingClient
 from polly_pipeline.errors import ConfigurationError, SessionError, ValidationException
 from polly_pipeline.local.config import Fault, FaultPlan, LocalServiceConfig
+from polly_pipeline.local.in_memory import memory_client
 from polly_pipeline.local.service import LocalPollyService
 from polly_pipeline.session.chunks import AudioChunk
 from polly_pipeline.session.events import (
@@ -28,7 +33,8 @@ def sentences(turn: int, count: int) -> list[str]:
     return [f"Turn {turn} says sentence {i} now. " for i in range(count)]
 
 
-async def service(**kw: object) -> LocalPollyService:
+def service(**kw: object) -> LocalPollyService:
+    """The service with Polly's limits scaled down (not started: reach it in memory)."""
     config = LocalServiceConfig(
         inbound_event_timeout=1.0,
         max_stream_duration=3.0,
@@ -73,7 +79,8 @@ def spoken_in(svc: LocalPollyService) -> str:
 
 
 async def test_long_conversation_survives_idle_gaps_and_stream_limits() -> None:
-    async with await service() as svc, svc.client(timeouts=TEST_TIMEOUTS) as client:
+    svc = service()
+    async with memory_client(svc, timeouts=TEST_TIMEOUTS) as client:
         started = time.monotonic()
         async with session_for(client) as session:
             all_chunks: list[AudioChunk] = []
@@ -107,9 +114,9 @@ async def test_random_faults_lose_no_segment() -> None:
         for at in ("before_headers", "first_event", "mid_stream")
     )
     plan = FaultPlan(rate=0.5, kinds=kinds, seed=2)
+    svc = service(faults=plan)
     async with (
-        await service(faults=plan) as svc,
-        svc.client(timeouts=TEST_TIMEOUTS) as client,
+        memory_client(svc, timeouts=TEST_TIMEOUTS) as client,
         session_for(client, max_stream_age=60.0) as session,
     ):
         for turn_id in range(5):
@@ -131,7 +138,7 @@ async def test_random_faults_lose_no_segment() -> None:
 
 
 async def test_interrupt_stops_audio_at_once_and_leaves_nothing_behind() -> None:
-    async with await service() as svc, svc.client(timeouts=TEST_TIMEOUTS) as client:
+    async with service() as svc, svc.client(timeouts=TEST_TIMEOUTS) as client:
         before = asyncio.all_tasks()
         session = session_for(client, pacing=1.0, max_stream_age=60.0)
         await session.start()
@@ -160,9 +167,9 @@ async def test_interrupt_stops_audio_at_once_and_leaves_nothing_behind() -> None
 
 
 async def test_keep_alive_holds_the_warm_stream_through_a_long_pause() -> None:
+    svc = service()
     async with (
-        await service() as svc,
-        svc.client(timeouts=TEST_TIMEOUTS) as client,
+        memory_client(svc, timeouts=TEST_TIMEOUTS) as client,
         session_for(client, max_stream_age=60.0) as session,
     ):
         await asyncio.sleep(2.5)  # 2.5 times the inbound timeout, nothing to say
@@ -177,7 +184,8 @@ async def test_keep_alive_holds_the_warm_stream_through_a_long_pause() -> None:
 
 async def test_the_retry_bound_ends_in_a_clear_error() -> None:
     plan = FaultPlan(rate=1.0, kinds=(Fault("service_failure", "first_event"),), seed=1)
-    async with await service(faults=plan) as svc, svc.client(timeouts=TEST_TIMEOUTS) as client:
+    svc = service(faults=plan)
+    async with memory_client(svc, timeouts=TEST_TIMEOUTS) as client:
         session = session_for(client, retry=RetryPolicy(max_attempts=3, base_delay=0.01))
         await session.start()
         started = time.monotonic()
