@@ -3,8 +3,9 @@
 The local service speaks HTTP/2 only over TLS (ALPN ``h2``), like the real one, so it needs a
 certificate the client can verify. :meth:`TLSMaterial.generate` makes a fresh CA and a leaf
 certificate signed by it; clients trust the CA through their ``ca_file`` option. Nothing here is
-ever written to disk except the CA certificate (on request) and, for the instant it takes
-:mod:`ssl` to load them, the server's certificate and key in private temporary files.
+written to disk except the CA certificate (on request), the server's certificate and key beside
+it when asked to keep them (:meth:`TLSMaterial.save`, owner-only, so a restarted service presents
+the same chain) and, for the instant it takes :mod:`ssl` to load them, private temporary files.
 """
 
 from __future__ import annotations
@@ -19,17 +20,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["CA_COMMON_NAME", "TLSMaterial"]
+__all__ = ["CA_COMMON_NAME", "TLSMaterial", "server_state_path"]
 
 #: The subject common name of every generated CA.
 CA_COMMON_NAME = "polly-pipeline local CA"
 
 _VALIDITY = dt.timedelta(days=30)
 _BACKDATE = dt.timedelta(hours=1)
+#: Kept material is reused only while its certificate has at least this long left.
+_REUSE_MARGIN = dt.timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,53 @@ class TLSMaterial:
         target.write_bytes(self.ca_cert_pem)
         return target
 
+    def save(self, ca_file: str | os.PathLike[str]) -> Path:
+        """Write the CA certificate to ``ca_file`` and keep the server's certificate and key
+        beside it (:func:`server_state_path`, owner-only), for :meth:`load` after a restart."""
+        target = self.write_ca(ca_file)
+        state = server_state_path(target)
+        fd, tmp = tempfile.mkstemp(prefix=".polly-local-", dir=state.parent)
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(self.cert_pem + self.key_pem)
+            os.replace(tmp, state)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+    @classmethod
+    def load(cls, ca_file: str | os.PathLike[str]) -> TLSMaterial | None:
+        """The material :meth:`save` kept for ``ca_file``, or None when there is none usable.
+
+        Usable means: both files readable, the server certificate issued by that CA, and valid
+        for at least another day. A service restarted with the same CA file then presents the
+        same chain, so clients that trusted it before keep working.
+        """
+        ca_path = Path(ca_file)
+        try:
+            ca_pem = ca_path.read_bytes()
+            state = server_state_path(ca_path).read_bytes()
+            ca = x509.load_pem_x509_certificate(ca_pem)
+            cert = x509.load_pem_x509_certificate(state)
+            cert.verify_directly_issued_by(ca)
+            key = serialization.load_pem_private_key(state, password=None)
+        except (OSError, ValueError, TypeError, InvalidSignature):
+            return None
+        if cert.not_valid_after_utc < dt.datetime.now(dt.UTC) + _REUSE_MARGIN:
+            return None
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return cls(
+            ca_cert_pem=ca_pem,
+            cert_pem=cert.public_bytes(serialization.Encoding.PEM),
+            key_pem=key_pem,
+        )
+
     def server_ssl_context(self) -> ssl.SSLContext:
         """A server context: TLS 1.2 or newer, ALPN ``h2`` then ``http/1.1``, this certificate."""
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -151,6 +202,12 @@ class TLSMaterial:
             for name in paths:
                 Path(name).unlink(missing_ok=True)
         return ctx
+
+
+def server_state_path(ca_file: str | os.PathLike[str]) -> Path:
+    """Where :meth:`TLSMaterial.save` keeps the server certificate and key for ``ca_file``."""
+    path = Path(ca_file)
+    return path.with_name(path.name + ".server.pem")
 
 
 def _san(hostnames: Sequence[str]) -> list[x509.GeneralName]:

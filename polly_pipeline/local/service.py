@@ -114,8 +114,9 @@ class LocalPollyService(AsyncResource):
 
     Args:
         config: limits, credentials, latency and faults (defaults: Polly's limits).
-        ca_file: where to write the CA certificate clients must trust; a fresh temporary
-            directory when None.
+        ca_file: where to write the CA certificate clients must trust (the server's certificate
+            and key are kept beside it, and reused on the next start while valid); a fresh
+            temporary directory when None.
         clock: the service's clock for signature checks (for tests).
     """
 
@@ -149,11 +150,20 @@ class LocalPollyService(AsyncResource):
         """Generate certificates, write the CA file and start listening."""
         if self._server is not None:
             return
-        tls = await asyncio.to_thread(TLSMaterial.generate)
         if self._ca_target is None:
             self._tmpdir = tempfile.TemporaryDirectory(prefix="polly-local-")
             self._ca_target = Path(self._tmpdir.name) / "ca.pem"
-        self.ca_file = tls.write_ca(self._ca_target)
+            tls = await asyncio.to_thread(TLSMaterial.generate)
+            self.ca_file = tls.write_ca(self._ca_target)
+        else:
+            # a restart with the same CA file presents the same chain: running clients that
+            # trust it reconnect, as they would to a real service coming back
+            kept = await asyncio.to_thread(TLSMaterial.load, self._ca_target)
+            if kept is None:
+                tls = await asyncio.to_thread(TLSMaterial.generate)
+                self.ca_file = tls.save(self._ca_target)
+            else:
+                tls, self.ca_file = kept, self._ca_target
         server = HttpServer(
             self._handle,
             tls=tls,
