@@ -66,7 +66,7 @@ def add_local(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_cmd_local)
 
 
-def _cmd_local(args: argparse.Namespace) -> int:
+def _cmd_local(args: argparse.Namespace, ctx: object = None) -> int:
     from polly_pipeline.local.config import LatencyModel, LocalServiceConfig  # noqa: PLC0415
     from polly_pipeline.local.service import LocalPollyService  # noqa: PLC0415
 
