@@ -14,21 +14,32 @@ lower libraries (awscrt, botocore, openai) are translated at the layer boundary 
     │   ├── AudioDecodeError           audio bytes that are not valid audio of their format
     │   ├── TruncatedFrameError        input ended inside a frame
     │   ├── CorruptFrameError          CRC mismatch, bad lengths, unknown header type
-    │   ├── OversizedFrameError        a frame, header block, header value or payload over its limit
-    │   └── SignatureError             a request or event signature does not verify (local service)
+    │   └── OversizedFrameError        a frame, header block, header value or payload over its limit
     ├── TransportError                 the connection failed us
     │   ├── ConnectError               could not connect (DNS, refused, TLS handshake, ALPN)
     │   ├── NetworkTimeout             a network wait passed its deadline (``phase`` says which)
+    │   │   ├── ConnectTimeout         connect + TLS + the server's first SETTINGS
+    │   │   ├── ResponseHeadersTimeout the response headers
+    │   │   ├── ReadTimeout            the next response data / the next complete event
+    │   │   ├── WriteTimeout           the connection accepting request data
+    │   │   └── CloseTimeout           a polite close
     │   ├── StreamResetError           the peer reset the HTTP/2 stream (before or after headers)
-    │   ├── ConnectionClosedError      GOAWAY, or the connection dropped under an open stream
-    │   └── HTTPStatusError            a non-2xx answer that carries no modelled service error
+    │   └── ConnectionClosedError      GOAWAY, or the connection dropped under an open stream
     ├── LLMError                       the language model's API failed (connection, status, cut)
-    └── ServiceException               an error the Polly service reported (HTTP or in-stream)
-        ├── ValidationException
-        ├── ServiceQuotaExceededException
-        ├── ServiceFailureException
-        ├── ThrottlingException
-        └── UnmodeledServiceError      ``:message-type=error`` frames
+    ├── ServiceException               an error the Polly service reported (HTTP or in-stream)
+    │   ├── ValidationException
+    │   ├── ServiceQuotaExceededException
+    │   ├── ServiceFailureException
+    │   ├── ThrottlingException
+    │   └── UnmodeledServiceError      ``:message-type=error`` frames, unmodelled HTTP errors
+    └── ServerSideError                raised inside the local service only, never to a client
+        └── SignatureError             a request or event signature does not verify
+
+A client catches one kind of wait with one ``except``: ``except ReadTimeout`` for a stalled
+response, ``except NetworkTimeout`` for all of them. A non-2xx answer always becomes a
+:class:`ServiceException` (an :class:`UnmodeledServiceError` with ``status`` when its body names
+no modelled error). The local HTTP server's own errors (a closed stream, a body over its limit)
+derive from :class:`ServerSideError` too.
 
 The names of :class:`ServiceException` and its four modelled subclasses match the service's
 exception shapes (and the ``amazon-polly-streaming`` package) so code written against either
@@ -37,25 +48,29 @@ reads the same.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
     "AudioDecodeError",
+    "CloseTimeout",
     "ConfigurationError",
     "ConnectError",
+    "ConnectTimeout",
     "ConnectionClosedError",
     "CorruptFrameError",
     "CredentialsError",
     "FieldProblem",
-    "HTTPStatusError",
     "LLMError",
     "NetworkTimeout",
     "OversizedFrameError",
     "ParameterValidationError",
     "PollyPipelineError",
     "ProtocolError",
+    "ReadTimeout",
+    "ResponseHeadersTimeout",
+    "ServerSideError",
     "ServiceException",
     "ServiceFailureException",
     "ServiceQuotaExceededException",
@@ -70,6 +85,7 @@ __all__ = [
     "UnmodeledServiceError",
     "ValidationException",
     "ValidationExceptionField",
+    "WriteTimeout",
 ]
 
 
@@ -150,8 +166,12 @@ class OversizedFrameError(ProtocolError):
     """A frame or one of its parts is larger than the protocol allows."""
 
 
-class SignatureError(ProtocolError):
-    """A SigV4 request or event signature did not verify."""
+class ServerSideError(PollyPipelineError):
+    """Raised inside the local service (or its HTTP server) only; a client never sees one."""
+
+
+class SignatureError(ServerSideError):
+    """A SigV4 request or event signature did not verify (checked by the local service)."""
 
 
 # --- transport ---------------------------------------------------------------------------
@@ -165,6 +185,10 @@ class ConnectError(TransportError):
     """The connection could not be established (DNS, refused, TLS handshake or ALPN)."""
 
 
+#: The network waits that have a deadline (:class:`~polly_pipeline.transport.Timeouts`).
+Phase = Literal["connect", "response_headers", "read", "write", "close"]
+
+
 class NetworkTimeout(TransportError):
     """A network wait passed its deadline.
 
@@ -173,12 +197,7 @@ class NetworkTimeout(TransportError):
         timeout: the deadline in seconds.
     """
 
-    def __init__(
-        self,
-        phase: Literal["connect", "response_headers", "read", "write", "close"],
-        timeout: float,
-        detail: str = "",
-    ) -> None:
+    def __init__(self, phase: Phase, timeout: float, detail: str = "") -> None:
         self.phase = phase
         self.timeout = timeout
         what = {
@@ -190,6 +209,55 @@ class NetworkTimeout(TransportError):
         }[phase]
         msg = f"timed out after {timeout:g}s {what}"
         super().__init__(f"{msg}: {detail}" if detail else msg)
+
+
+class ConnectTimeout(NetworkTimeout):
+    """Connecting (TCP, TLS, the server's first SETTINGS) passed its deadline."""
+
+    def __init__(self, timeout: float, detail: str = "") -> None:
+        super().__init__("connect", timeout, detail)
+
+
+class ResponseHeadersTimeout(NetworkTimeout):
+    """The response headers did not arrive within their deadline."""
+
+    def __init__(self, timeout: float, detail: str = "") -> None:
+        super().__init__("response_headers", timeout, detail)
+
+
+class ReadTimeout(NetworkTimeout):
+    """The next response data (or the next complete event) did not arrive in time."""
+
+    def __init__(self, timeout: float, detail: str = "") -> None:
+        super().__init__("read", timeout, detail)
+
+
+class WriteTimeout(NetworkTimeout):
+    """The connection did not accept request data within its deadline."""
+
+    def __init__(self, timeout: float, detail: str = "") -> None:
+        super().__init__("write", timeout, detail)
+
+
+class CloseTimeout(NetworkTimeout):
+    """A stream or connection did not close politely within its deadline."""
+
+    def __init__(self, timeout: float, detail: str = "") -> None:
+        super().__init__("close", timeout, detail)
+
+
+_BY_PHASE: dict[str, Callable[[float, str], NetworkTimeout]] = {
+    "connect": ConnectTimeout,
+    "response_headers": ResponseHeadersTimeout,
+    "read": ReadTimeout,
+    "write": WriteTimeout,
+    "close": CloseTimeout,
+}
+
+
+def timeout_error(phase: Phase, timeout: float, detail: str = "") -> NetworkTimeout:
+    """The :class:`NetworkTimeout` subclass for ``phase``."""
+    return _BY_PHASE[phase](timeout, detail)
 
 
 class StreamResetError(TransportError):
@@ -206,16 +274,6 @@ class StreamResetError(TransportError):
 
 class ConnectionClosedError(TransportError):
     """The connection went away (GOAWAY or a drop) while a stream was open."""
-
-
-class HTTPStatusError(TransportError):
-    """A non-2xx response that carried no modelled service error."""
-
-    def __init__(self, status: int, body: bytes = b"") -> None:
-        self.status = status
-        self.body = body
-        text = body[:300].decode("utf-8", "replace").strip()
-        super().__init__(f"HTTP {status}" + (f": {text}" if text else ""))
 
 
 # --- service -----------------------------------------------------------------------------

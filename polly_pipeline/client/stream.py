@@ -26,9 +26,9 @@ from typing import Final, Protocol
 from polly_pipeline._aio import AsyncResource
 from polly_pipeline.errors import (
     ConnectionClosedError,
-    NetworkTimeout,
     ParameterValidationError,
     PollyPipelineError,
+    ReadTimeout,
     StreamStateError,
 )
 from polly_pipeline.protocol.events import (
@@ -276,8 +276,8 @@ class SpeechSynthesisStream(AsyncResource):
             return None
         except TimeoutError as exc:
             timeout = self._read_timeout or 0.0
-            raise NetworkTimeout(
-                "read", timeout, f"no complete event within {timeout:g}s after a flush or close"
+            raise ReadTimeout(
+                timeout, f"no complete event within {timeout:g}s after a flush or close"
             ) from exc
 
     def _fail(self, exc: BaseException) -> None:

@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from polly_pipeline.errors import (
     ConnectionClosedError,
-    NetworkTimeout,
     StreamResetError,
     StreamStateError,
     TransportError,
+    timeout_error,
 )
 from polly_pipeline.local.server import (
     INTERNAL_ERROR,
@@ -209,7 +209,7 @@ class _Exchange:
             async with asyncio.timeout(seconds):
                 await self._changed.wait()
         except TimeoutError:
-            raise NetworkTimeout(phase, seconds, f"nothing from {self._endpoint}") from None
+            raise timeout_error(phase, seconds, f"nothing from {self._endpoint}") from None
 
     async def response(self) -> Response:
         while True:

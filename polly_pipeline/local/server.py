@@ -27,9 +27,8 @@ from typing import Literal
 from polly_pipeline._aio import AsyncResource
 from polly_pipeline.errors import (
     ConfigurationError,
-    ProtocolError,
+    ServerSideError,
     StreamStateError,
-    TransportError,
 )
 from polly_pipeline.local.certs import TLSMaterial
 from polly_pipeline.local.memory import trim_heap
@@ -60,11 +59,11 @@ _TRIM_AFTER_CLOSED = 8
 _TRIM_DELAY = 2.0
 
 
-class StreamClosed(TransportError):
+class StreamClosed(ServerSideError):
     """The stream or its connection is closed: nothing more can be sent or received on it."""
 
 
-class BodyTooLarge(ProtocolError):
+class BodyTooLarge(ServerSideError):
     """A request body is longer than the limit given to :meth:`RequestBody.read_all`."""
 
     def __init__(self, limit: int) -> None:

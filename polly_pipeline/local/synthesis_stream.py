@@ -36,7 +36,6 @@ from polly_pipeline.errors import (
     SignatureError,
     ThrottlingException,
     ThrottlingReason,
-    TransportError,
     ValidationException,
     ValidationExceptionField,
 )
@@ -45,7 +44,7 @@ from polly_pipeline.local.budget import ByteBudget, reserve
 from polly_pipeline.local.config import Fault, LocalServiceConfig
 from polly_pipeline.local.frame_guard import FrameSizeGuard, FrameTooLarge
 from polly_pipeline.local.render import render_pcm
-from polly_pipeline.local.server import Request, RequestBody, Responder
+from polly_pipeline.local.server import Request, RequestBody, Responder, StreamClosed
 from polly_pipeline.local.voices import VoiceInfo
 from polly_pipeline.protocol.events import (
     AudioEvent,
@@ -178,7 +177,7 @@ class SynthesisSession:
             if not self.record.outcome.startswith("fault:"):
                 self.record.outcome = exc.error_code
             error = exc
-        except (_Stop, TransportError):
+        except (_Stop, StreamClosed):
             # a fault ended it, or the client went away: nothing more can be said on this stream
             if not self.record.outcome.startswith("fault:"):
                 self.record.outcome = "client-gone"

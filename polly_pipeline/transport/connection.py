@@ -22,7 +22,7 @@ from typing import Any
 from awscrt import http as crt_http
 from awscrt import io as crt_io
 
-from polly_pipeline.errors import ConnectError, NetworkTimeout
+from polly_pipeline.errors import ConnectError, ConnectTimeout
 from polly_pipeline.transport.config import Endpoint, Timeouts, TLSConfig
 from polly_pipeline.transport.crt import CA_HINT, connect_error, post
 from polly_pipeline.transport.nodelay import disable_nagle, tcp_sockets
@@ -185,8 +185,8 @@ class Connection:
                 problem = probe.result() if probe is not None and probe.done() else None
                 if problem is not None:
                     raise _certificate_error(endpoint, problem)
-                raise NetworkTimeout(
-                    "connect", timeouts.connect, f"TCP connect and TLS handshake with {endpoint}"
+                raise ConnectTimeout(
+                    timeouts.connect, f"TCP connect and TLS handshake with {endpoint}"
                 )
             setup = arrived.result()
             exc = setup.exception()

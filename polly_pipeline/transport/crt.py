@@ -22,7 +22,7 @@ from awscrt.exceptions import AwsCrtError
 from polly_pipeline.errors import (
     ConnectError,
     ConnectionClosedError,
-    NetworkTimeout,
+    ConnectTimeout,
     StreamResetError,
     TransportError,
 )
@@ -153,7 +153,7 @@ def connect_error(exc: BaseException, endpoint: Endpoint, timeout: float) -> Tra
     if name == "AWS_IO_SOCKET_CONNECTION_REFUSED":
         return ConnectError(f"could not connect to {where}: connection refused")
     if name == "AWS_IO_SOCKET_TIMEOUT":
-        return NetworkTimeout("connect", timeout, f"TCP connect to {where}")
+        return ConnectTimeout(timeout, f"TCP connect to {where}")
     if name.startswith("AWS_IO_DNS_"):
         return ConnectError(
             f"could not connect to {where}: cannot resolve {endpoint.host!r}: {_describe(exc)}"

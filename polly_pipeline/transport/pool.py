@@ -25,7 +25,7 @@ from polly_pipeline.errors import (
     ConfigurationError,
     ConnectError,
     ConnectionClosedError,
-    NetworkTimeout,
+    ConnectTimeout,
     StreamStateError,
 )
 from polly_pipeline.transport.config import Endpoint, Timeouts, TLSConfig
@@ -140,7 +140,7 @@ class ConnectionPool(AsyncResource):
 
         Raises:
             ConnectError: DNS, refused, TLS (certificate) or ALPN failure.
-            NetworkTimeout: ``phase="connect"``.
+            ConnectTimeout: a NetworkTimeout with ``phase="connect"``.
         """
         if self._closed:
             raise StreamStateError("the connection pool is closed")
@@ -230,8 +230,7 @@ class ConnectionPool(AsyncResource):
                     conn = host.take()
                     if conn is not None:
                         return conn
-                    raise NetworkTimeout(
-                        "connect",
+                    raise ConnectTimeout(
                         self.timeouts.connect,
                         f"no connection to {endpoint} had a free stream slot",
                     )

@@ -27,8 +27,10 @@ from awscrt import http as crt_http
 from polly_pipeline._aio import AsyncResource
 from polly_pipeline.errors import (
     ConnectionClosedError,
-    NetworkTimeout,
+    ReadTimeout,
+    ResponseHeadersTimeout,
     StreamStateError,
+    WriteTimeout,
 )
 from polly_pipeline.transport.config import Endpoint, Timeouts
 from polly_pipeline.transport.connection import Connection
@@ -175,7 +177,7 @@ class Http2Stream(AsyncResource):
         Raises:
             StreamResetError: the server reset the stream first (``before_headers=True``).
             ConnectionClosedError: GOAWAY or the connection dropped first.
-            NetworkTimeout: ``phase="response_headers"``.
+            ResponseHeadersTimeout: a NetworkTimeout with ``phase="response_headers"``.
         """
         timeout = self._timeouts.response_headers
         deadline = self._loop.time() + timeout
@@ -190,9 +192,7 @@ class Http2Stream(AsyncResource):
                 raise ConnectionClosedError(f"{self._endpoint} ended the stream without a response")
             notified = await self._waiters.wait(deadline)
             if not notified and self._response is None and self._error is None:
-                raise NetworkTimeout(
-                    "response_headers", timeout, f"no response headers from {self._endpoint}"
-                )
+                raise ResponseHeadersTimeout(timeout, f"no response headers from {self._endpoint}")
 
     def __aiter__(self) -> Http2Stream:
         return self
@@ -220,7 +220,7 @@ class Http2Stream(AsyncResource):
             if not notified and not (
                 self._chunks or self._remote_ended or self._error or self._completed
             ):
-                raise NetworkTimeout("read", timeout, f"no response data from {self._endpoint}")
+                raise ReadTimeout(timeout, f"no response data from {self._endpoint}")
 
     def _check_open(self) -> None:
         if self._closing:
@@ -250,8 +250,8 @@ class Http2Stream(AsyncResource):
         done = self._submit_write(data, end=end)
         finished, _ = await asyncio.wait({done}, timeout=self._timeouts.write)
         if not finished:
-            raise NetworkTimeout(
-                "write", self._timeouts.write, f"{self._endpoint} is not accepting request data"
+            raise WriteTimeout(
+                self._timeouts.write, f"{self._endpoint} is not accepting request data"
             )
         self._inflight = None
         if done.result() is not None:
