@@ -50,6 +50,7 @@ from polly_pipeline.local.server import (
     RequestBody,
     Responder,
 )
+from polly_pipeline.local.speech_marks import SUPPORTED_MARK_TYPES, speech_marks
 from polly_pipeline.local.synthesis_stream import (
     StreamRecord,
     SynthesisSession,
@@ -70,6 +71,7 @@ __all__ = ["LocalPollyService"]
 log = logging.getLogger("polly_pipeline.local")
 
 _JSON = "application/x-amz-json-1.1"
+_SPEECH_MARKS = "application/x-json-stream"
 _MAX_REST_BODY = 256 * 1024
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 #: What an event-stream request may sign as its payload: the streaming marker (AWS SDKs built on
@@ -407,17 +409,13 @@ class LocalPollyService(AsyncResource):
             ) from None
         if not isinstance(doc, dict):
             raise _HttpError(400, "SerializationException", {"message": "body is not an object"})
-        if doc.get("SpeechMarkTypes") or doc.get("OutputFormat") == "json":
-            raise _HttpError(
-                400,
-                "MarksNotSupportedForFormatException",
-                {"message": "speech marks are not produced by the local service"},
-            )
         text, text_type = doc.get("Text"), doc.get("TextType", "text")
+        marks = _mark_types(doc, text_type)
         headers = {
             "x-amzn-engine": str(doc.get("Engine") or "standard"),
             "x-amzn-voiceid": str(doc.get("VoiceId") or ""),
-            "x-amzn-outputformat": str(doc.get("OutputFormat") or ""),
+            # speech marks: the rest of the request is checked as for audio
+            "x-amzn-outputformat": "pcm" if marks else str(doc.get("OutputFormat") or ""),
         }
         if doc.get("LanguageCode"):
             headers["x-amzn-languagecode"] = str(doc["LanguageCode"])
@@ -439,14 +437,19 @@ class LocalPollyService(AsyncResource):
                 check_ssml(text)
             except ServiceException as exc:
                 raise _HttpError(400, "InvalidSsmlException", {"message": exc.message}) from None
-        rate = params.effective_sample_rate
-        pcm = await render_pcm(text, voice, ssml=text_type == "ssml", sample_rate=rate)
-        encoder = StreamEncoder(params.output_format, rate)  # type: ignore[arg-type]
-        audio = encoder.encode(pcm) + encoder.flush()
+        if marks:
+            audio = await asyncio.to_thread(speech_marks, text, voice, marks)
+            content_type = _SPEECH_MARKS
+        else:
+            rate = params.effective_sample_rate
+            pcm = await render_pcm(text, voice, ssml=text_type == "ssml", sample_rate=rate)
+            encoder = StreamEncoder(params.output_format, rate)  # type: ignore[arg-type]
+            audio = encoder.encode(pcm) + encoder.flush()
+            content_type = CONTENT_TYPES[params.output_format]
         await responder.send_headers(
             200,
             [
-                ("content-type", CONTENT_TYPES[params.output_format]),
+                ("content-type", content_type),
                 ("content-length", str(len(audio))),
                 ("x-amzn-requestcharacters", str(len(text))),
                 ("x-amzn-requestid", new_request_id()),
@@ -487,6 +490,47 @@ class LocalPollyService(AsyncResource):
             include_additional_language_codes=query.get("IncludeAdditionalLanguageCodes") == "true",
         )
         await _send_json(responder, 200, payload)
+
+
+def _mark_types(doc: dict[str, Any], text_type: object) -> frozenset[str]:
+    """The speech mark types a SynthesizeSpeech request asks for (empty: it asks for audio)."""
+    requested = doc.get("SpeechMarkTypes") or []
+    if doc.get("OutputFormat") != "json":
+        if requested:
+            raise _HttpError(
+                400,
+                "MarksNotSupportedForFormatException",
+                {
+                    "message": "Speech marks are only available for content in json format; "
+                    f"OutputFormat is {doc.get('OutputFormat')!r}"
+                },
+            )
+        return frozenset()
+    if not isinstance(requested, list) or not requested:
+        raise _field_errors(
+            [FieldProblem("SpeechMarkTypes", "give at least one speech mark type with json")]
+        )
+    types = frozenset(map(str, requested))
+    unknown = types - {"sentence", "ssml", "viseme", "word"}
+    if unknown:
+        raise _field_errors(
+            [FieldProblem("SpeechMarkTypes", f"unknown speech mark types {sorted(unknown)}")]
+        )
+    if "ssml" in types and text_type != "ssml":
+        raise _HttpError(
+            400,
+            "SsmlMarksNotSupportedForTextTypeException",
+            {"message": "SSML speech marks are not supported for plain text-type input"},
+        )
+    if text_type == "ssml" or not types <= SUPPORTED_MARK_TYPES:
+        raise _HttpError.of(
+            ValidationException(
+                "the local service produces sentence and word speech marks for plain text "
+                f"only; asked for {sorted(types)} with TextType {text_type!r}",
+                reason="unsupportedOperation",
+            )
+        )
+    return types
 
 
 async def _send_json(

@@ -54,6 +54,26 @@ _MAX_DATA_PATH = 160  # espeak-ng keeps its data path in a buffer this size (N_P
 # trusted, and the reset is skipped
 _STATICS: Mapping[str, int] = {"Flutter_ix": 0, "cycle_count": 0, "agc": 256}
 
+#: espeak_EVENT types the engine keeps: a word or a sentence starts (speak_lib.h).
+_EVENT_WORD, _EVENT_SENTENCE = 1, 2
+_EVENT_NAMES = {_EVENT_WORD: "word", _EVENT_SENTENCE: "sentence"}
+
+
+class _EspeakEvent(ctypes.Structure):
+    """``espeak_EVENT`` (speak_lib.h); a list of them ends with type 0."""
+
+    _fields_ = (
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),  # 1-based, in characters of the input
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),  # milliseconds from the start of the synthesis
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", ctypes.c_char * 8),
+    )
+
+
 _SynthCallback = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
 )
@@ -96,6 +116,8 @@ class _Engine:
         )
         self.sample_rate: int = lib.espeak_ng_GetSampleRate()
         self._chunks: list[bytes] = []
+        #: the word and sentence events of the last synthesis: (kind, char index, length, ms)
+        self.events: list[tuple[str, int, int, int]] = []
         self._callback = _SynthCallback(self._collect)  # referenced here so it stays alive
         lib.espeak_SetSynthCallback(self._callback)
         self._statics = _find_statics(library_path, lib)
@@ -142,9 +164,18 @@ class _Engine:
         ):
             getattr(lib, name).restype = ctypes.c_int
 
-    def _collect(self, wav: ctypes._Pointer[ctypes.c_short], count: int, _events: int) -> int:
+    def _collect(self, wav: ctypes._Pointer[ctypes.c_short], count: int, events: int) -> int:
         if wav and count > 0:
             self._chunks.append(ctypes.string_at(wav, count * 2))
+        if events:
+            event = ctypes.cast(events, ctypes.POINTER(_EspeakEvent))
+            n = 0
+            while event[n].type != 0:
+                kind = _EVENT_NAMES.get(event[n].type)
+                if kind is not None:
+                    e = event[n]
+                    self.events.append((kind, e.text_position - 1, e.length, e.audio_position))
+                n += 1
         return 0  # 0: go on
 
     def _check(self, status: int, doing: str) -> None:
@@ -173,6 +204,7 @@ class _Engine:
         ):
             self._check(lib.espeak_ng_SetParameter(parameter, value, 0), "setting a parameter")
         self._chunks.clear()
+        self.events = []
         try:
             status = lib.espeak_ng_Synthesize(
                 data, len(data), 0, _POS_CHARACTER, 0, flags, None, None
@@ -295,6 +327,21 @@ class OfflineVoice:
         engine = self._engine
         with engine.lock:
             return engine.synthesize(data, voice.espeak_name, flags, self._rate_wpm)
+
+    def timed_events(self, text: str, *, voice: VoiceInfo) -> list[tuple[str, int, int, int]]:
+        """Where each sentence and word of plain ``text`` starts in its audio, from espeak-ng.
+
+        Returns ``(kind, character index, length in characters, milliseconds)`` tuples in
+        order, ``kind`` being ``"sentence"`` (length 0) or ``"word"``. Blocking.
+        """
+        text = text.replace("\0", "")
+        if not text.strip():
+            return []
+        data = text.encode() + b"\0"
+        engine = self._engine
+        with engine.lock:
+            engine.synthesize(data, voice.espeak_name, _CHARS_UTF8 | _ENDPAUSE, self._rate_wpm)
+            return list(engine.events)
 
 
 @cache
