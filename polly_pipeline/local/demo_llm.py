@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from polly_pipeline.local.config import DemoLLMConfig
-from polly_pipeline.local.server import BodyTooLarge, Request, RequestBody, Responder
+from polly_pipeline.local.http import BodyTooLarge, Request, RequestBody, Responder
 
 __all__ = [
     "CANNED_ANSWERS",

@@ -32,7 +32,7 @@ from polly_pipeline.errors import (
     TransportError,
     timeout_error,
 )
-from polly_pipeline.local.server import (
+from polly_pipeline.local.http.types import (
     INTERNAL_ERROR,
     ConnectionControl,
     Handler,

@@ -42,14 +42,14 @@ from polly_pipeline.local.audio import CONTENT_TYPES, StreamEncoder
 from polly_pipeline.local.budget import ByteBudget
 from polly_pipeline.local.certs import TLSMaterial
 from polly_pipeline.local.config import Fault, LocalServiceConfig
-from polly_pipeline.local.render import render_pcm
-from polly_pipeline.local.server import (
+from polly_pipeline.local.http import (
     ConnectionControl,
     HttpServer,
     Request,
     RequestBody,
     Responder,
 )
+from polly_pipeline.local.render import render_pcm
 from polly_pipeline.local.speech_marks import SUPPORTED_MARK_TYPES, speech_marks
 from polly_pipeline.local.synthesis_stream import (
     StreamRecord,

@@ -43,8 +43,8 @@ from polly_pipeline.local.audio import StreamEncoder
 from polly_pipeline.local.budget import ByteBudget, reserve
 from polly_pipeline.local.config import Fault, LocalServiceConfig
 from polly_pipeline.local.frame_guard import FrameSizeGuard, FrameTooLarge
+from polly_pipeline.local.http import Request, RequestBody, Responder, StreamClosed
 from polly_pipeline.local.render import render_pcm
-from polly_pipeline.local.server import Request, RequestBody, Responder, StreamClosed
 from polly_pipeline.local.voices import VoiceInfo
 from polly_pipeline.protocol.events import (
     AudioEvent,

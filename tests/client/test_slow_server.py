@@ -16,7 +16,7 @@ import pytest
 from polly_pipeline.client import PollyStreamingClient
 from polly_pipeline.errors import NetworkTimeout, SessionError
 from polly_pipeline.local.certs import TLSMaterial
-from polly_pipeline.local.server import HttpServer, Request, RequestBody, Responder
+from polly_pipeline.local.http import HttpServer, Request, RequestBody, Responder
 from polly_pipeline.protocol.credentials import Credentials
 from polly_pipeline.protocol.events import AudioEvent, encode_output_event
 from polly_pipeline.session import RetryPolicy, SpeechSession

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from polly_pipeline.client import PollyStreamingClient
 from polly_pipeline.local.certs import TLSMaterial
-from polly_pipeline.local.server import HttpServer, Request, RequestBody, Responder
+from polly_pipeline.local.http import HttpServer, Request, RequestBody, Responder
 from polly_pipeline.local.service import LocalPollyService
 from polly_pipeline.protocol.credentials import Credentials
 from polly_pipeline.protocol.events import StreamClosedEvent, encode_output_event

@@ -19,7 +19,7 @@ import h2.settings
 from h2.settings import SettingCodes
 
 from polly_pipeline.local.certs import TLSMaterial
-from polly_pipeline.local.server import HttpServer
+from polly_pipeline.local.http import HttpServer
 
 
 def client_context(tls: TLSMaterial, alpn: list[str] | None = None) -> ssl.SSLContext:

@@ -14,7 +14,7 @@ import pytest
 
 from polly_pipeline.local.certs import TLSMaterial
 from polly_pipeline.local.config import LocalServiceConfig
-from polly_pipeline.local.server import HttpServer, Request, RequestBody, Responder
+from polly_pipeline.local.http import HttpServer, Request, RequestBody, Responder
 from polly_pipeline.local.service import LocalPollyService
 from polly_pipeline.protocol.events import CloseStreamEvent, TextEvent, encode_input_event
 from polly_pipeline.protocol.params import SynthesisParams

@@ -27,7 +27,7 @@ from h2.errors import ErrorCodes
 
 from polly_pipeline.errors import ConfigurationError
 from polly_pipeline.local.certs import TLSMaterial
-from polly_pipeline.local.server import (
+from polly_pipeline.local.http import (
     BodyTooLarge,
     Handler,
     HttpServer,
@@ -356,7 +356,7 @@ async def test_h2_response_waits_for_the_client_window(
 async def test_h2_request_body_is_credited_only_when_consumed(
     serve: Callable[..., Awaitable[HttpServer]], tls: TLSMaterial, raw_clients: list[RawH2]
 ) -> None:
-    from polly_pipeline.local.http2 import STREAM_WINDOW
+    from polly_pipeline.local.http.http2 import STREAM_WINDOW
 
     release = asyncio.Event()
     total = 0

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from polly_pipeline.local.certs import TLSMaterial
-from polly_pipeline.local.server import Handler, HttpServer
+from polly_pipeline.local.http import Handler, HttpServer
 from polly_pipeline.transport import ConnectionPool, Endpoint, Timeouts, TLSConfig
 
 #: Short deadlines so every fault surfaces in about a second.

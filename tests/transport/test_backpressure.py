@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from polly_pipeline.local.http2 import STREAM_WINDOW
-from polly_pipeline.local.server import Request, RequestBody, Responder
+from polly_pipeline.local.http import Request, RequestBody, Responder
+from polly_pipeline.local.http.http2 import STREAM_WINDOW
 from polly_pipeline.transport import ConnectionPool, Timeouts, TLSConfig
 from polly_pipeline.transport.connection import RECEIVE_WINDOW
 

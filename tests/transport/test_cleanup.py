@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from polly_pipeline.local.certs import TLSMaterial
-from polly_pipeline.local.server import HttpServer, Request, RequestBody, Responder
+from polly_pipeline.local.http import HttpServer, Request, RequestBody, Responder
 from polly_pipeline.transport import ConnectionPool, TLSConfig
 
 from .conftest import FAST, endpoint, queue_body

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from polly_pipeline.local.server import Request, RequestBody, Responder
+from polly_pipeline.local.http import Request, RequestBody, Responder
 from polly_pipeline.transport import ConnectionPool, Timeouts, TLSConfig
 
 from .conftest import StartServer, endpoint, queue_body

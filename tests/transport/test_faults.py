@@ -16,7 +16,7 @@ from polly_pipeline.errors import (
     NetworkTimeout,
     StreamResetError,
 )
-from polly_pipeline.local.server import Request, RequestBody, Responder
+from polly_pipeline.local.http import Request, RequestBody, Responder
 from polly_pipeline.transport import ConnectionPool, Endpoint, TLSConfig
 
 from .conftest import FAST, StartServer, endpoint, eventually

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from polly_pipeline.errors import ConnectionClosedError
-from polly_pipeline.local.server import Request, RequestBody, Responder
+from polly_pipeline.local.http import Request, RequestBody, Responder
 from polly_pipeline.transport import ConnectionPool, Endpoint, Http2Stream, TLSConfig
 
 from .conftest import FAST, StartServer, endpoint, eventually, queue_body

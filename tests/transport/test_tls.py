@@ -12,7 +12,7 @@ import pytest
 
 from polly_pipeline.errors import ConnectError
 from polly_pipeline.local.certs import TLSMaterial
-from polly_pipeline.local.server import Request, RequestBody, Responder
+from polly_pipeline.local.http import Request, RequestBody, Responder
 from polly_pipeline.transport import ConnectionPool, Endpoint, TLSConfig
 
 from .conftest import FAST, StartServer

@@ -11,8 +11,8 @@ from polly_pipeline_bedrock.testing import BedrockFault, LocalBedrock, LocalBedr
 
 from polly_pipeline import SpeechSession
 from polly_pipeline.errors import LLMError
+from polly_pipeline.local import LocalPollyService
 from polly_pipeline.local.demo_llm import REFERENCE_ANSWER
-from polly_pipeline.local.service import LocalPollyService
 from polly_pipeline.pipeline import Pipeline
 from polly_pipeline.plugins import load
 from polly_pipeline.sinks import MemorySink

@@ -19,9 +19,8 @@ from typing import BinaryIO
 import pytest
 
 from polly_pipeline.client import PollyStreamingClient
-from polly_pipeline.local.config import DemoLLMConfig
+from polly_pipeline.local import DemoLLMConfig, LocalPollyService
 from polly_pipeline.local.demo_llm import tokenize
-from polly_pipeline.local.service import LocalPollyService
 from polly_pipeline.session import SpeechSession
 from polly_pipeline.transport import Timeouts
 

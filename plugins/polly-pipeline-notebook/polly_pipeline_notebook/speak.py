@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from polly_pipeline.errors import ConfigurationError
-from polly_pipeline.local.background import BackgroundService
+from polly_pipeline.local import BackgroundService
 from polly_pipeline.pipeline import FlushPolicy, Pipeline, Source
 from polly_pipeline.session import SpeechSession
 from polly_pipeline.sinks import AudioSink
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import openai
 
     from polly_pipeline.client import PollyStreamingClient
-    from polly_pipeline.local.service import LocalPollyService
+    from polly_pipeline.local import LocalPollyService
 
 __all__ = ["demo_llm", "local_service", "speak_in_notebook", "stop_local_service"]
 

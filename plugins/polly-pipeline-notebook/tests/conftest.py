@@ -12,7 +12,7 @@ from IPython.utils.capture import capture_output
 from traitlets.config import Config
 
 from polly_pipeline.client import PollyStreamingClient
-from polly_pipeline.local.service import LocalPollyService
+from polly_pipeline.local import LocalPollyService
 
 
 @pytest.fixture

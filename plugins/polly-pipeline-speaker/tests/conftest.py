@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from polly_pipeline.client import PollyStreamingClient
-from polly_pipeline.local.service import LocalPollyService
+from polly_pipeline.local import LocalPollyService
 from polly_pipeline.session import SpeechSession
 from polly_pipeline.transport import Timeouts
 

@@ -11,7 +11,7 @@ import io
 
 import pytest
 from polly_pipeline import SpeechSession
-from polly_pipeline.local.service import LocalPollyService
+from polly_pipeline.local import LocalPollyService
 from polly_pipeline.pipeline import Pipeline
 from polly_pipeline.plugins import load
 from polly_pipeline.sinks import CallbackSink, MemorySink

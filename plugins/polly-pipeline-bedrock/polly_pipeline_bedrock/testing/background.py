@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from polly_pipeline.local.background import BackgroundServer
+from polly_pipeline.local import BackgroundServer
 from polly_pipeline_bedrock.testing.server import LocalBedrock
 
 __all__ = ["BackgroundBedrock"]

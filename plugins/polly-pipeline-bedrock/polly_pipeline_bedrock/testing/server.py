@@ -32,16 +32,16 @@ from urllib.parse import unquote
 
 from polly_pipeline._aio import AsyncResource
 from polly_pipeline.errors import SignatureError
-from polly_pipeline.local.certs import TLSMaterial
-from polly_pipeline.local.demo_llm import canned_answer, tokenize
-from polly_pipeline.local.server import (
+from polly_pipeline.local import (
     BodyTooLarge,
     HttpServer,
     Request,
     RequestBody,
     Responder,
     StreamClosed,
+    TLSMaterial,
 )
+from polly_pipeline.local.demo_llm import canned_answer, tokenize
 from polly_pipeline.protocol.credentials import Credentials
 from polly_pipeline.protocol.sigv4 import verify_request
 from polly_pipeline_bedrock.testing.config import BedrockFault, LocalBedrockConfig, RecordedRequest

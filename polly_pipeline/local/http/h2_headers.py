@@ -1,4 +1,4 @@
-"""Local service layer: checks of an HTTP/2 request's header block (RFC 9113 section 8).
+"""Local service layer (HTTP server): checks of an HTTP/2 request header block (RFC 9113 8).
 
 h2's own inbound validation turns any malformed header block into a connection error (GOAWAY),
 which ends every other stream on the connection too. RFC 9113 section 8.1.1 makes a malformed

@@ -1,6 +1,6 @@
-"""Local service layer: the HTTP/1.1 connection engine of the local server (h11, sans-IO).
+"""Local service layer (HTTP server): the HTTP/1.1 connection engine (h11, sans-IO).
 
-Serves the same :data:`~polly_pipeline.local.server.Handler` as HTTP/2, one request at a time
+Serves the same :data:`~polly_pipeline.local.http.Handler` as HTTP/2, one request at a time
 with keep-alive. A request body streams to the handler as it arrives; socket reads pause while
 more than :data:`READ_HIGH_WATER` bytes wait unconsumed. Responses without a Content-Length use
 chunked transfer coding.
@@ -15,12 +15,12 @@ from collections.abc import Sequence
 import h11
 
 from polly_pipeline.errors import StreamStateError
-from polly_pipeline.local.server import (
+from polly_pipeline.local.http.connection import ServerConnection
+from polly_pipeline.local.http.types import (
     INTERNAL_ERROR,
     Request,
     RequestBody,
     Responder,
-    ServerConnection,
     ServerOptions,
     StreamClosed,
     decode_header_text,

@@ -1,4 +1,4 @@
-"""Local service layer: the HTTP/2 connection engine of the local server (h2, sans-IO).
+"""Local service layer (HTTP server): the HTTP/2 connection engine (h2, sans-IO).
 
 Every stream gets its own handler task as soon as its HEADERS arrive. Request DATA is credited
 back to the client per stream only as the handler consumes it (the connection window is kept
@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import h2.config
@@ -23,49 +21,22 @@ import h2.exceptions
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes, Settings
 
-from polly_pipeline.errors import StreamStateError
-from polly_pipeline.local.h2_headers import malformed_request
-from polly_pipeline.local.server import (
-    INTERNAL_ERROR,
+from polly_pipeline.local.http import redact  # noqa: F401  (installs the hpack log filter)
+from polly_pipeline.local.http.connection import ServerConnection
+from polly_pipeline.local.http.h2_headers import malformed_request
+from polly_pipeline.local.http.h2_responder import H2Responder
+from polly_pipeline.local.http.types import (
     Request,
     RequestBody,
-    Responder,
-    ServerConnection,
     ServerOptions,
     StreamClosed,
     decode_header_text,
 )
 
-__all__ = ["GOAWAY_GRACE", "H2Connection", "H2Responder"]
+__all__ = ["GOAWAY_GRACE", "H2Connection"]
 
 log = logging.getLogger(__name__)
 
-
-class _RedactCredentialHeaders(logging.Filter):
-    """Blank credential header values in hpack's DEBUG records ("Decoded (name, value)").
-
-    hpack logs every header it decodes, so with DEBUG logging on, the local service would
-    write each client's session token into the logs.
-    """
-
-    _SECRET = re.compile(rb"x-amz-security-token|authorization", re.IGNORECASE)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any(
-            isinstance(arg, tuple)
-            and len(arg) == 2
-            and isinstance(arg[0], bytes)
-            and self._SECRET.fullmatch(arg[0])
-            for arg in record.args
-        ):
-            record.args = tuple(
-                (arg[0], b"<redacted>") if isinstance(arg, tuple) and len(arg) == 2 else arg
-                for arg in record.args
-            )
-        return True
-
-
-logging.getLogger("hpack.hpack").addFilter(_RedactCredentialHeaders())
 
 #: Per-stream receive window: how much request body may wait unconsumed per stream.
 STREAM_WINDOW = 256 * 1024
@@ -398,82 +369,3 @@ class H2Connection(ServerConnection):
         for waiter in self._flow_waiters:
             if not waiter.done():
                 waiter.set_result(None)
-
-
-class H2Responder(Responder):
-    """The response side of one HTTP/2 stream."""
-
-    connection: H2Connection
-
-    def __init__(self, connection: H2Connection, stream_id: int, body: RequestBody) -> None:
-        super().__init__(connection)
-        self.stream_id = stream_id
-        self.reset_sent = False
-        self.reset_received = False
-        self.ended = False
-        self._body = body
-
-    async def send_headers(self, status: int, headers: Sequence[tuple[str, str]] = ()) -> None:
-        """Send ``:status`` and the headers (names are lowercased)."""
-        self._check_open()
-        if self.headers_sent:
-            raise StreamStateError("response headers were already sent")
-        block = [(":status", str(status)), *((n.lower(), v) for n, v in headers)]
-        conn = self.connection
-        try:
-            conn.h2.send_headers(self.stream_id, block)
-        except h2.exceptions.ProtocolError as exc:
-            raise StreamClosed(f"cannot send headers: {exc}") from exc
-        self.headers_sent = True
-        conn.flush()
-        await conn.drain()
-
-    async def send_data(self, data: bytes) -> None:
-        """Send ``data`` as the client's windows allow (sends status 200 first if needed)."""
-        if not self.headers_sent:
-            await self.send_headers(200)
-        conn = self.connection
-        view = memoryview(data)
-        while view:
-            self._check_open()
-            window = conn.send_window(self.stream_id)
-            if window == 0:
-                await conn.wait_flow()
-                continue
-            piece, view = view[:window], view[window:]
-            try:
-                conn.h2.send_data(self.stream_id, piece.tobytes())
-            except h2.exceptions.ProtocolError as exc:
-                raise StreamClosed(f"cannot send data: {exc}") from exc
-            conn.flush()
-            await conn.drain()
-
-    async def end(self) -> None:
-        """END_STREAM (after status 200 if no headers were sent)."""
-        if self.ended:
-            return
-        if not self.headers_sent:
-            await self.send_headers(200)
-        self._check_open()
-        conn = self.connection
-        try:
-            conn.h2.end_stream(self.stream_id)
-        except h2.exceptions.ProtocolError as exc:
-            raise StreamClosed(f"cannot end the stream: {exc}") from exc
-        self.ended = True
-        self._mark_closed()
-        conn.flush()
-
-    def reset(self, error_code: int = INTERNAL_ERROR) -> None:
-        """RST_STREAM with ``error_code``."""
-        if self.closed:
-            return
-        conn = self.connection
-        with contextlib.suppress(h2.exceptions.ProtocolError):  # already closed on h2's side
-            conn.h2.reset_stream(self.stream_id, error_code)
-        self.reset_sent = True
-        self._mark_closed()
-        self._body._fail(StreamClosed("the stream was reset by the server"))
-        conn.flush()
-        conn._wake_flow()
-        conn._maybe_forget(self.stream_id)

@@ -1,4 +1,4 @@
-"""Local service layer: give freed memory back to the operating system after connections close.
+"""Local service layer (HTTP server): give freed memory back to the OS after connections close.
 
 Every TLS connection holds buffers of a few hundred KB (asyncio's SSL buffer alone is 256 KB).
 glibc's allocator keeps freed heap memory for reuse, so after a burst of connections (300
