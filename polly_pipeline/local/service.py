@@ -15,9 +15,6 @@ Every Polly request must carry a valid SigV4 signature for one of the configured
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
-import json
 import logging
 import os
 import tempfile
@@ -27,18 +24,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
 
 from polly_pipeline._aio import AsyncResource
 from polly_pipeline.errors import (
     FieldProblem,
     ServiceException,
-    SignatureError,
     ValidationException,
-    ValidationExceptionField,
 )
 from polly_pipeline.local import demo_llm
-from polly_pipeline.local.audio import CONTENT_TYPES, StreamEncoder
+from polly_pipeline.local.auth import Authenticator
 from polly_pipeline.local.budget import ByteBudget
 from polly_pipeline.local.certs import TLSMaterial
 from polly_pipeline.local.config import Fault, LocalServiceConfig
@@ -49,19 +43,24 @@ from polly_pipeline.local.http import (
     RequestBody,
     Responder,
 )
-from polly_pipeline.local.render import render_pcm
-from polly_pipeline.local.speech_marks import SUPPORTED_MARK_TYPES, speech_marks
+from polly_pipeline.local.operation_errors import (
+    OperationError,
+    answers_errors,
+    auth_error,
+    field_errors,
+)
+from polly_pipeline.local.rest import EMPTY_SHA256, RestOperations
+from polly_pipeline.local.router import Router
 from polly_pipeline.local.synthesis_stream import (
     StreamRecord,
     SynthesisSession,
     apply_fault,
-    check_ssml,
     new_request_id,
 )
-from polly_pipeline.local.voices import VoiceInfo, describe_voices_payload, get_voice
+from polly_pipeline.local.voices import VoiceInfo, get_voice
 from polly_pipeline.protocol.credentials import Credentials
 from polly_pipeline.protocol.params import SynthesisParams
-from polly_pipeline.protocol.sigv4 import STREAMING_PAYLOAD, VerifiedRequest, verify_request
+from polly_pipeline.protocol.sigv4 import STREAMING_PAYLOAD
 
 if TYPE_CHECKING:
     from polly_pipeline.client.client import PollyStreamingClient
@@ -70,45 +69,12 @@ __all__ = ["LocalPollyService"]
 
 log = logging.getLogger("polly_pipeline.local")
 
-_JSON = "application/x-amz-json-1.1"
-_SPEECH_MARKS = "application/x-json-stream"
-_MAX_REST_BODY = 256 * 1024
-_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 #: What an event-stream request may sign as its payload: the streaming marker (AWS SDKs built on
 #: Smithy), UNSIGNED-PAYLOAD, or no header at all with the empty body's hash signed (clients built
 #: on botocore-style signing, such as amazon-polly-streaming).
-_STREAM_PAYLOAD_HASHES = frozenset({STREAMING_PAYLOAD, "UNSIGNED-PAYLOAD", _EMPTY_SHA256, None})
+_STREAM_PAYLOAD_HASHES = frozenset({STREAMING_PAYLOAD, "UNSIGNED-PAYLOAD", EMPTY_SHA256, None})
 #: How many stream records the service keeps for inspection.
 STREAM_RECORDS = 10_000
-
-
-class _HttpError(Exception):
-    """An error answered at the HTTP level (before any stream starts)."""
-
-    def __init__(self, status: int, code: str, payload: dict[str, Any]) -> None:
-        super().__init__(code)
-        self.status = status
-        self.code = code
-        self.payload = payload
-
-    @classmethod
-    def of(cls, exc: ServiceException) -> _HttpError:
-        return cls(exc.status or 400, exc.error_code, exc.to_payload())
-
-
-def _field_errors(problems: list[FieldProblem]) -> _HttpError:
-    """The HTTP-level ValidationException naming every rejected field."""
-    return _HttpError.of(
-        ValidationException(
-            "; ".join(f"{p.name}: {p.message}" for p in problems),
-            reason="fieldValidationFailed",
-            fields=[ValidationExceptionField(p.name, p.message) for p in problems],
-        )
-    )
-
-
-def _auth_error(message: str, code: str = "InvalidSignatureException") -> _HttpError:
-    return _HttpError(403, code, {"message": message})
 
 
 class LocalPollyService(AsyncResource):
@@ -137,7 +103,9 @@ class LocalPollyService(AsyncResource):
         self.ca_file: Path | None = None
         #: the most recent streams' records (bounded, so a long-running service stays flat)
         self.streams: deque[StreamRecord] = deque(maxlen=STREAM_RECORDS)
-        self.rest_requests = 0
+        self._auth = Authenticator(self.config, self._clock)
+        self._rest = RestOperations(self._auth)
+        self._router = self._mount()
         self._budgets: weakref.WeakKeyDictionary[ConnectionControl, ByteBudget] = (
             weakref.WeakKeyDictionary()
         )
@@ -214,6 +182,11 @@ class LocalPollyService(AsyncResource):
         """The region clients should sign for."""
         return self.config.region or "us-east-1"
 
+    @property
+    def rest_requests(self) -> int:
+        """SynthesizeSpeech and DescribeVoices requests served."""
+        return self._rest.requests
+
     def inject(self, fault: Fault | None, times: int = 1) -> None:
         """Give the next ``times`` streams this fault."""
         self.config.faults.inject(fault, times)
@@ -246,72 +219,36 @@ class LocalPollyService(AsyncResource):
     # -- request handling -------------------------------------------------------------------
 
     async def _handle(self, request: Request, body: RequestBody, responder: Responder) -> None:
-        route = (request.method, request.path.rstrip("/"))
-        try:
-            if route == ("POST", "/v1/synthesisStream"):
-                await self._stream(request, body, responder)
-            elif route == ("POST", "/v1/speech"):
-                await self._synthesize_speech(request, body, responder)
-            elif route == ("GET", "/v1/voices"):
-                await self._describe_voices(request, body, responder)
-            elif route == ("POST", "/v1/chat/completions"):
-                await demo_llm.chat_completions(request, body, responder, self.config.demo_llm)
-            elif route == ("GET", "/v1/models"):
-                await demo_llm.list_models(request, body, responder)
-            else:
-                raise _HttpError(
-                    404,
-                    "UnknownOperationException",
-                    {"message": f"no operation at {request.method} {request.path}"},
-                )
-        except _HttpError as exc:
-            if not responder.headers_sent:
-                await _send_json(responder, exc.status, exc.payload, error_type=exc.code)
+        """Serve one request (the HTTP server's handler, and the in-memory transport's)."""
+        await self._router(request, body, responder)
 
-    def _authenticate(self, request: Request, *payload_hashes: str) -> VerifiedRequest:
-        """Verify the request's signature; without ``x-amz-content-sha256`` the client may have
-        signed any of ``payload_hashes`` (each is tried in turn)."""
-        headers = list(request.headers)
-        if request.http_version == "2":
-            # clients that put ':authority' among the headers they sign (awscrt signing a
-            # request built with one) sign it as a header; the engine checked host matches it
-            headers.append((":authority", request.header("host") or ""))
-        candidates: tuple[str | None, ...] = (None,)
-        if request.header("x-amz-content-sha256") is None and payload_hashes:
-            candidates = payload_hashes
-        for n, candidate in enumerate(candidates, 1):
-            extra = [] if candidate is None else [("x-amz-content-sha256", candidate)]
-            try:
-                verified = verify_request(
-                    method=request.method,
-                    path=request.path,
-                    query=request.query,
-                    headers=headers + extra,
-                    lookup=self.config.lookup_credentials,
-                    now=self._clock(),
-                    max_skew=self.config.max_clock_skew,
-                )
-                break
-            except SignatureError as exc:
-                text = str(exc)
-                if n < len(candidates) and "does not match" in text:
-                    continue  # the client may have signed the next candidate
-                code = (
-                    "UnrecognizedClientException"
-                    if "security token" in text.lower()
-                    else "InvalidSignatureException"
-                )
-                raise _auth_error(text, code) from None
-        if self.config.region and verified.region != self.config.region:
-            raise _auth_error(
-                f"Credential should be scoped to a valid region, not '{verified.region}'; "
-                f"this service is '{self.config.region}'"
-            )
-        return verified
+    def _mount(self) -> Router:
+        """Polly's operations, and the demo LLM beside them (OpenAI's API, bearer token)."""
+        router = Router(answers_errors(self._unknown_operation))
+        router.mount("POST", "/v1/synthesisStream", answers_errors(self._stream))
+        router.mount("POST", "/v1/speech", answers_errors(self._rest.synthesize_speech))
+        router.mount("GET", "/v1/voices", answers_errors(self._rest.describe_voices))
+
+        async def chat(request: Request, body: RequestBody, responder: Responder) -> None:
+            # the demo LLM's settings are read per request: tests change them on the fly
+            await demo_llm.chat_completions(request, body, responder, self.config.demo_llm)
+
+        router.mount("POST", "/v1/chat/completions", chat)
+        router.mount("GET", "/v1/models", demo_llm.list_models)
+        return router
+
+    async def _unknown_operation(
+        self, request: Request, body: RequestBody, responder: Responder
+    ) -> None:
+        raise OperationError(
+            404,
+            "UnknownOperationException",
+            {"message": f"no operation at {request.method} {request.path}"},
+        )
 
     async def _stream(self, request: Request, body: RequestBody, responder: Responder) -> None:
         if request.http_version != "2":
-            raise _HttpError.of(
+            raise OperationError.of(
                 ValidationException(
                     "StartSpeechSynthesisStream is only available over HTTP/2",
                     reason="unsupportedOperation",
@@ -319,16 +256,16 @@ class LocalPollyService(AsyncResource):
             )
         sha = request.header("x-amz-content-sha256")
         if sha not in _STREAM_PAYLOAD_HASHES:
-            raise _auth_error(
+            raise auth_error(
                 f"x-amz-content-sha256 must be {STREAMING_PAYLOAD} for an event stream (or "
                 f"UNSIGNED-PAYLOAD, or absent with the empty body's hash signed), got {sha!r}"
             )
         # without the header, the empty body's hash (botocore-style clients) or UNSIGNED-PAYLOAD
         # was signed; either way the event chain starts from the request's signature
-        verified = self._authenticate(request, _EMPTY_SHA256, "UNSIGNED-PAYLOAD")
+        verified = self._auth.authenticate(request, EMPTY_SHA256, "UNSIGNED-PAYLOAD")
         content_type = (request.header("content-type") or "").split(";")[0].strip()
         if content_type not in ("", "application/vnd.amazon.eventstream", "application/json"):
-            raise _HttpError.of(
+            raise OperationError.of(
                 ValidationException(
                     f"unsupported content-type {content_type!r}; "
                     "send application/vnd.amazon.eventstream",
@@ -344,7 +281,7 @@ class LocalPollyService(AsyncResource):
             try:
                 await apply_fault(fault, responder)
             except ServiceException as exc:
-                raise _HttpError.of(exc) from None
+                raise OperationError.of(exc) from None
             except Exception:
                 return
         await responder.send_headers(
@@ -392,159 +329,5 @@ class LocalPollyService(AsyncResource):
                     )
                 )
         if problems or params is None or voice is None:
-            raise _field_errors(problems)
+            raise field_errors(problems)
         return params, voice
-
-    async def _synthesize_speech(
-        self, request: Request, body: RequestBody, responder: Responder
-    ) -> None:
-        raw = await body.read_all(_MAX_REST_BODY)
-        self._authenticate(request, hashlib.sha256(raw).hexdigest())
-        self.rest_requests += 1
-        try:
-            doc = json.loads(raw or b"{}")
-        except ValueError:
-            raise _HttpError(
-                400, "SerializationException", {"message": "body is not JSON"}
-            ) from None
-        if not isinstance(doc, dict):
-            raise _HttpError(400, "SerializationException", {"message": "body is not an object"})
-        text, text_type = doc.get("Text"), doc.get("TextType", "text")
-        marks = _mark_types(doc, text_type)
-        headers = {
-            "x-amzn-engine": str(doc.get("Engine") or "standard"),
-            "x-amzn-voiceid": str(doc.get("VoiceId") or ""),
-            # speech marks: the rest of the request is checked as for audio
-            "x-amzn-outputformat": "pcm" if marks else str(doc.get("OutputFormat") or ""),
-        }
-        if doc.get("LanguageCode"):
-            headers["x-amzn-languagecode"] = str(doc["LanguageCode"])
-        if doc.get("SampleRate"):
-            headers["x-amzn-samplerate"] = str(doc["SampleRate"])
-        if doc.get("LexiconNames"):
-            headers["x-amzn-lexiconnames"] = ",".join(map(str, doc["LexiconNames"]))
-        params, voice = self._params_rest(headers)
-        if not isinstance(text, str) or not text.strip():
-            raise _HttpError.of(
-                ValidationException("Text is required", reason="fieldValidationFailed")
-            )
-        if len(text) > 6000:
-            raise _HttpError(
-                400, "TextLengthExceededException", {"message": "Text exceeds 6000 characters"}
-            )
-        if text_type == "ssml":
-            try:
-                check_ssml(text)
-            except ServiceException as exc:
-                raise _HttpError(400, "InvalidSsmlException", {"message": exc.message}) from None
-        if marks:
-            audio = await asyncio.to_thread(speech_marks, text, voice, marks)
-            content_type = _SPEECH_MARKS
-        else:
-            rate = params.effective_sample_rate
-            pcm = await render_pcm(text, voice, ssml=text_type == "ssml", sample_rate=rate)
-            encoder = StreamEncoder(params.output_format, rate)  # type: ignore[arg-type]
-            audio = encoder.encode(pcm) + encoder.flush()
-            content_type = CONTENT_TYPES[params.output_format]
-        await responder.send_headers(
-            200,
-            [
-                ("content-type", content_type),
-                ("content-length", str(len(audio))),
-                ("x-amzn-requestcharacters", str(len(text))),
-                ("x-amzn-requestid", new_request_id()),
-            ],
-        )
-        await responder.send_data(audio)
-        await responder.end()
-
-    def _params_rest(self, headers: dict[str, str]) -> tuple[SynthesisParams, VoiceInfo]:
-        # SynthesizeSpeech accepts every engine the voice supports, unlike the stream
-        params, problems = SynthesisParams.from_headers(headers)
-        problems = [
-            p
-            for p in problems
-            if not (p.name == "Engine" and "StartSpeechSynthesisStream" in p.message)
-        ]
-        if params is None or problems:
-            raise _field_errors(problems)
-        voice = get_voice(params.voice_id)
-        if params.engine not in voice.supported_engines:
-            raise _HttpError(
-                400,
-                "EngineNotSupportedException",
-                {"message": f"voice {voice.id} does not support the {params.engine} engine"},
-            )
-        return params, voice
-
-    async def _describe_voices(
-        self, request: Request, body: RequestBody, responder: Responder
-    ) -> None:
-        await body.read_all(_MAX_REST_BODY)
-        self._authenticate(request, _EMPTY_SHA256)
-        self.rest_requests += 1
-        query = dict(parse_qsl(request.query))
-        payload = describe_voices_payload(
-            engine=query.get("Engine"),
-            language_code=query.get("LanguageCode"),
-            include_additional_language_codes=query.get("IncludeAdditionalLanguageCodes") == "true",
-        )
-        await _send_json(responder, 200, payload)
-
-
-def _mark_types(doc: dict[str, Any], text_type: object) -> frozenset[str]:
-    """The speech mark types a SynthesizeSpeech request asks for (empty: it asks for audio)."""
-    requested = doc.get("SpeechMarkTypes") or []
-    if doc.get("OutputFormat") != "json":
-        if requested:
-            raise _HttpError(
-                400,
-                "MarksNotSupportedForFormatException",
-                {
-                    "message": "Speech marks are only available for content in json format; "
-                    f"OutputFormat is {doc.get('OutputFormat')!r}"
-                },
-            )
-        return frozenset()
-    if not isinstance(requested, list) or not requested:
-        raise _field_errors(
-            [FieldProblem("SpeechMarkTypes", "give at least one speech mark type with json")]
-        )
-    types = frozenset(map(str, requested))
-    unknown = types - {"sentence", "ssml", "viseme", "word"}
-    if unknown:
-        raise _field_errors(
-            [FieldProblem("SpeechMarkTypes", f"unknown speech mark types {sorted(unknown)}")]
-        )
-    if "ssml" in types and text_type != "ssml":
-        raise _HttpError(
-            400,
-            "SsmlMarksNotSupportedForTextTypeException",
-            {"message": "SSML speech marks are not supported for plain text-type input"},
-        )
-    if text_type == "ssml" or not types <= SUPPORTED_MARK_TYPES:
-        raise _HttpError.of(
-            ValidationException(
-                "the local service produces sentence and word speech marks for plain text "
-                f"only; asked for {sorted(types)} with TextType {text_type!r}",
-                reason="unsupportedOperation",
-            )
-        )
-    return types
-
-
-async def _send_json(
-    responder: Responder, status: int, payload: dict[str, Any], *, error_type: str | None = None
-) -> None:
-    data = json.dumps(payload).encode()
-    headers = [
-        ("content-type", _JSON if error_type else "application/json"),
-        ("content-length", str(len(data))),
-        ("x-amzn-requestid", new_request_id()),
-    ]
-    if error_type:
-        headers.append(("x-amzn-errortype", error_type))
-    with contextlib.suppress(Exception):
-        await responder.send_headers(status, headers)
-        await responder.send_data(data)
-        await responder.end()
