@@ -19,7 +19,7 @@ from polly_pipeline.errors import (
     ValidationExceptionField,
 )
 from polly_pipeline.local.http import Handler, Request, RequestBody, Responder
-from polly_pipeline.local.synthesis_stream import new_request_id
+from polly_pipeline.local.stream_record import new_request_id
 
 __all__ = ["OperationError", "answers_errors", "auth_error", "field_errors", "send_json"]
 

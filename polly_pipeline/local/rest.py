@@ -20,7 +20,8 @@ from polly_pipeline.local.http import Request, RequestBody, Responder
 from polly_pipeline.local.operation_errors import OperationError, field_errors, send_json
 from polly_pipeline.local.render import render_pcm
 from polly_pipeline.local.speech_marks import SUPPORTED_MARK_TYPES, speech_marks
-from polly_pipeline.local.synthesis_stream import check_ssml, new_request_id
+from polly_pipeline.local.stream_checks import check_ssml
+from polly_pipeline.local.stream_record import new_request_id
 from polly_pipeline.local.voices import VoiceInfo, describe_voices_payload, get_voice
 from polly_pipeline.protocol.params import SynthesisParams
 

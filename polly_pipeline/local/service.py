@@ -51,12 +51,9 @@ from polly_pipeline.local.operation_errors import (
 )
 from polly_pipeline.local.rest import EMPTY_SHA256, RestOperations
 from polly_pipeline.local.router import Router
-from polly_pipeline.local.synthesis_stream import (
-    StreamRecord,
-    SynthesisSession,
-    apply_fault,
-    new_request_id,
-)
+from polly_pipeline.local.stream_checks import apply_fault
+from polly_pipeline.local.stream_record import StreamRecord, new_request_id
+from polly_pipeline.local.synthesis_stream import SynthesisSession
 from polly_pipeline.local.voices import VoiceInfo, get_voice
 from polly_pipeline.protocol.credentials import Credentials
 from polly_pipeline.protocol.params import SynthesisParams

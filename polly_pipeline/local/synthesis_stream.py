@@ -20,22 +20,16 @@ import contextlib
 import logging
 import re
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from xml.etree import ElementTree
 
 import botocore.eventstream
 
 from polly_pipeline.errors import (
     ServiceException,
-    ServiceFailureException,
     ServiceQuotaExceededException,
     SignatureError,
-    ThrottlingException,
-    ThrottlingReason,
     ValidationException,
     ValidationExceptionField,
 )
@@ -45,6 +39,8 @@ from polly_pipeline.local.config import Fault, LocalServiceConfig
 from polly_pipeline.local.frame_guard import FrameSizeGuard, FrameTooLarge
 from polly_pipeline.local.http import Request, RequestBody, Responder, StreamClosed
 from polly_pipeline.local.render import render_pcm
+from polly_pipeline.local.stream_checks import StopStream, apply_fault, check_ssml
+from polly_pipeline.local.stream_record import StreamRecord, billable_characters
 from polly_pipeline.local.voices import VoiceInfo
 from polly_pipeline.protocol.events import (
     AudioEvent,
@@ -59,45 +55,15 @@ from polly_pipeline.protocol.eventstream import Header, Message
 from polly_pipeline.protocol.params import MAX_EVENT_TEXT_CHARS, SynthesisParams
 from polly_pipeline.protocol.sigv4 import EventVerifier, VerifiedRequest
 
-__all__ = ["StreamRecord", "SynthesisSession", "check_ssml"]
+__all__ = ["SynthesisSession"]
 
 log = logging.getLogger("polly_pipeline.local")
 
 #: A sentence ends at . ! ? or … (with closing quotes or brackets) followed by whitespace.
 _BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*\s+")
-_TAG = re.compile(r"<[^>]*>")
 #: Characters of received text waiting for synthesis before the reader stops reading (and so
 #: stops crediting the client's flow-control window).
 MAX_PENDING_TEXT = 64 * 1024
-
-
-@dataclass
-class StreamRecord:
-    """What one stream received and did; kept by the service for inspection (tests, demos)."""
-
-    request_id: str
-    params: SynthesisParams
-    texts: list[str] = field(default_factory=list)
-    #: texts whose audio was entirely written to the wire, in order
-    spoken: list[str] = field(default_factory=list)
-    flushes: int = 0
-    keep_alives: int = 0
-    request_characters: int = 0
-    audio_bytes: int = 0
-    audio_seconds: float = 0.0
-    fault: Fault | None = None
-    outcome: str = "open"
-    started: float = field(default_factory=time.monotonic)
-
-
-def billable_characters(event: TextEvent) -> int:
-    """Characters billed for one event: text content (SSML tags are free), none for whitespace."""
-    text = _TAG.sub("", event.text) if event.text_type == "ssml" else event.text
-    return len(text) if text.strip() else 0
-
-
-class _Stop(Exception):
-    """Ends the session quietly (fault injected, or the client went away)."""
 
 
 class SynthesisSession:
@@ -177,7 +143,7 @@ class SynthesisSession:
             if not self.record.outcome.startswith("fault:"):
                 self.record.outcome = exc.error_code
             error = exc
-        except (_Stop, StreamClosed):
+        except (StopStream, StreamClosed):
             # a fault ended it, or the client went away: nothing more can be said on this stream
             if not self.record.outcome.startswith("fault:"):
                 self.record.outcome = "client-gone"
@@ -403,47 +369,3 @@ class SynthesisSession:
 
 def _invalid(message: str) -> ValidationException:
     return ValidationException(message, reason="invalidInboundEvent")
-
-
-def check_ssml(text: str) -> None:
-    """An SSML event must hold one whole, well-formed <speak> document."""
-    try:
-        root = ElementTree.fromstring(text)
-    except ElementTree.ParseError as exc:
-        raise ValidationException(
-            f"invalid SSML request: {exc}",
-            reason="fieldValidationFailed",
-            fields=[ValidationExceptionField("Text", "SSML must be one well-formed document")],
-        ) from None
-    if root.tag != "speak":
-        raise ValidationException(
-            "invalid SSML request: the root element must be <speak>",
-            reason="fieldValidationFailed",
-            fields=[ValidationExceptionField("Text", "root element must be <speak>")],
-        )
-
-
-async def apply_fault(fault: Fault, responder: Responder) -> None:
-    """Carry out one fault on a stream; returns only by raising :class:`_Stop`."""
-    log.info("injecting fault %s at %s", fault.kind, fault.at)
-    if fault.kind == "reset":
-        responder.reset()
-    elif fault.kind == "goaway":
-        responder.connection.goaway()
-    elif fault.kind == "drop":
-        responder.connection.drop()
-    elif fault.kind == "stall":
-        await responder.wait_closed()  # silent until the client gives up on the stream
-    elif fault.kind == "throttle":
-        raise ThrottlingException(
-            "Rate exceeded",
-            throttling_reasons=[ThrottlingReason("RequestRateExceeded", "polly")],
-        )
-    elif fault.kind == "service_failure":
-        raise ServiceFailureException("an internal error occurred (injected fault)")
-    raise _Stop
-
-
-def new_request_id() -> str:
-    """A request id in the service's format."""
-    return str(uuid.uuid4())

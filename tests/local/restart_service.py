@@ -16,7 +16,7 @@ from collections import deque
 
 from polly_pipeline.local.config import LatencyModel, LocalServiceConfig
 from polly_pipeline.local.service import LocalPollyService
-from polly_pipeline.local.synthesis_stream import StreamRecord
+from polly_pipeline.local.stream_record import StreamRecord
 
 
 class _Spoken(list[str]):
