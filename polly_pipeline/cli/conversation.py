@@ -126,7 +126,7 @@ class Conversation:
                     if line.strip():
                         pending.append(line.strip())
                     continue
-                ended = await self._turn(pending.pop(0), lines, pending)
+                ended = await self._turn(pending.pop(0), lines, pending) or ended
         finally:
             if self._whole is not None:
                 await self._whole.close()
@@ -154,6 +154,7 @@ class Conversation:
                 ctx=self.ctx,
             )
         )
+        interrupted = False
         heard: InterruptReport | None = None
         ended = False
         while not speaking.done():
@@ -169,16 +170,20 @@ class Conversation:
             elif line.strip():
                 pending.append(line.strip())  # asked while it speaks: next in line
             else:
+                interrupted = True
                 heard = await self.session.interrupt()  # barge-in: audio stops now
                 speaking.cancel()
                 await asyncio.gather(speaking, return_exceptions=True)
         self.display.end()
         files = Outputs([f for f in self.outputs.files if f not in before.files])
-        if heard is not None:
-            self.messages.append({"role": "assistant", "content": heard.text_heard})
+        if interrupted:
+            text = heard.text_heard if heard is not None else ""
+            if text.strip():  # the model is told what was heard, and only that
+                self.messages.append({"role": "assistant", "content": text})
+            seconds = heard.seconds_heard if heard is not None else 0.0
+            chars = heard.characters_heard if heard is not None else 0
             self.display.line(
-                f"[turn {self.turns} interrupted after {heard.seconds_heard:.1f} s; "
-                f"{heard.characters_heard} of {heard.characters_sent} characters heard]"
+                f"[turn {self.turns} interrupted after {seconds:.1f} s; {chars} characters heard]"
             )
             return ended
         try:
