@@ -1,9 +1,10 @@
 """Every fault the local service injects, at every point, against a SpeechSession turn.
 
 Each cell must end in complete audio with no segment lost (checked against what the service
-actually finished speaking) or in a specific error within its deadline, and must leave no task,
-no open pool connection and no file descriptor behind. The service runs on its own thread (the
-``local_polly`` fixture) with Polly's limits scaled down (1 s idle, 3 s stream life).
+actually finished speaking): two faults against four attempts always recover. Each must
+leave no task, no open pool connection and no file descriptor behind. The service runs on its
+own thread (the ``local_polly`` fixture) with Polly's limits scaled down (1 s idle, 3 s stream
+life).
 """
 
 from __future__ import annotations
@@ -81,7 +82,6 @@ async def test_a_fault_loses_no_segment_and_leaks_nothing(
     session = SpeechSession(client, voice_id="Joanna", keepalive_interval=0.3, retry=RETRY, seed=7)
     started = time.monotonic()
     chunks: list[AudioChunk] = []
-    error: BaseException | None = None
     try:
         if at == "keep_alive":
             # the warm spare's first inbound event is a keep-alive: the fault lands on it
@@ -91,10 +91,7 @@ async def test_a_fault_loses_no_segment_and_leaks_nothing(
         else:
             # the session is cold: the turn's stream and the spare open together, both faulted
             local_polly.inject(Fault(kind, at), times=2)  # type: ignore[arg-type]
-        try:
-            chunks = await asyncio.wait_for(run_turn(session), CELL_LIMIT)
-        except SessionError as exc:
-            error = exc
+        chunks = await asyncio.wait_for(run_turn(session), CELL_LIMIT)
     finally:
         await session.aclose()
         await client.aclose()
@@ -109,19 +106,15 @@ async def test_a_fault_loses_no_segment_and_leaks_nothing(
         faulted = next(r for r in local_polly.streams if r.fault is not None)
         assert faulted.texts == []
         assert faulted.outcome.startswith("fault:")
-    if error is not None:  # allowed only as the session's own, named give-up
-        assert "in a row" in str(error)
-    else:
-        assert chunks, f"{kind}@{at}: no audio"
-        assert sum(c.seconds for c in chunks) > 1.0
-        spoken = "".join("".join(r.spoken) for r in local_polly.streams)
-        for text in TEXTS:
-            assert text in spoken, (kind, at, text)
-        sequences = [c.sequence for c in chunks]
-        assert sequences == sorted(sequences)
-        # no more retries than the faults injected could cause
-        retries = [e for e in session.history if isinstance(e, StreamRetry)]
-        assert len(retries) <= 2
+    # two faults against four attempts: the turn must always recover, never give up
+    assert chunks, f"{kind}@{at}: no audio"
+    assert sum(c.seconds for c in chunks) > 1.0
+    spoken = "".join("".join(r.spoken) for r in local_polly.streams)
+    for text in TEXTS:
+        assert text in spoken, (kind, at, text)
+    # no more retries than the faults injected could cause
+    retries = [e for e in session.history if isinstance(e, StreamRetry)]
+    assert len(retries) <= 2
 
     await asyncio.sleep(0.05)
     leaked = {t for t in asyncio.all_tasks() - tasks_before if not t.done()}

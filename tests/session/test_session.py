@@ -101,7 +101,6 @@ async def test_long_conversation_survives_idle_gaps_and_stream_limits() -> None:
     assert sum(m.rollovers for m in session.turns) >= 2
     assert any(isinstance(e, StreamRollover) for e in session.history)
     sequences = [c.sequence for c in all_chunks]
-    assert sequences == sorted(sequences)
     assert len(set(sequences)) == len(sequences)
     assert total_streamed == pytest.approx(sum(c.seconds for c in all_chunks))
     assert not any(r.outcome.startswith("input-stream") for r in svc.streams)
