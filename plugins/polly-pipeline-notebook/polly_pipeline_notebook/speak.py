@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ssl
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -69,15 +68,9 @@ def demo_llm() -> openai.AsyncOpenAI:
     Use it as ``async with demo_llm() as llm:`` (or ``await llm.close()``), with
     ``model=polly_pipeline.local.demo_llm.DEMO_MODEL``.
     """
-    import openai  # noqa: PLC0415 - only this helper needs it
+    from polly_pipeline.backends import demo_llm_client  # noqa: PLC0415 - imports openai
 
-    service = local_service()
-    verify = ssl.create_default_context(cafile=str(service.ca_file))
-    return openai.AsyncOpenAI(
-        base_url=service.endpoint_url + "/v1",
-        api_key="local",
-        http_client=openai.DefaultAsyncHttpxClient(verify=verify),
-    )
+    return demo_llm_client(local_service())
 
 
 async def speak_in_notebook(
