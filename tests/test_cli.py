@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from polly_pipeline.local.audio import decode_audio, duration_seconds
+from polly_pipeline.audio import decode_audio, duration_seconds
 from polly_pipeline.local.config import DemoLLMConfig
 from polly_pipeline.local.service import LocalPollyService
 

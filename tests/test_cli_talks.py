@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from polly_pipeline.local.audio import decode_audio, duration_seconds
+from polly_pipeline.audio import decode_audio, duration_seconds
 from polly_pipeline.local.config import DemoLLMConfig
 from polly_pipeline.local.demo_llm import REFERENCE_ANSWER
 from polly_pipeline.local.service import LocalPollyService

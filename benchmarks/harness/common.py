@@ -8,9 +8,9 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
+from polly_pipeline.audio import AudioChunk
 from polly_pipeline.local.config import DemoLLMConfig, LatencyModel
 from polly_pipeline.local.demo_llm import REFERENCE_ANSWER, tokenize
-from polly_pipeline.session.chunks import AudioChunk
 
 LATENCY = LatencyModel.realistic()
 #: What no client can beat once a segment is ready: the service's first-audio latency plus

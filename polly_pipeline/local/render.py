@@ -15,7 +15,7 @@ import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from polly_pipeline.local.audio import resample
+from polly_pipeline.audio import resample
 from polly_pipeline.local.voice import get_offline_voice
 from polly_pipeline.local.voices import VoiceInfo
 

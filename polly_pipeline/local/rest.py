@@ -13,8 +13,8 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl
 
+from polly_pipeline.audio import CONTENT_TYPES, StreamEncoder
 from polly_pipeline.errors import FieldProblem, ServiceException, ValidationException
-from polly_pipeline.local.audio import CONTENT_TYPES, StreamEncoder
 from polly_pipeline.local.auth import Authenticator
 from polly_pipeline.local.http import Request, RequestBody, Responder
 from polly_pipeline.local.operation_errors import OperationError, field_errors, send_json

@@ -26,6 +26,7 @@ from typing import Any
 
 import botocore.eventstream
 
+from polly_pipeline.audio import StreamEncoder
 from polly_pipeline.errors import (
     ServiceException,
     ServiceQuotaExceededException,
@@ -33,7 +34,6 @@ from polly_pipeline.errors import (
     ValidationException,
     ValidationExceptionField,
 )
-from polly_pipeline.local.audio import StreamEncoder
 from polly_pipeline.local.budget import ByteBudget, reserve
 from polly_pipeline.local.config import Fault, LocalServiceConfig
 from polly_pipeline.local.frame_guard import FrameSizeGuard, FrameTooLarge

@@ -24,8 +24,8 @@ from typing import Literal
 
 from aiostream.core import pipable_operator, streamcontext
 
+from polly_pipeline.audio import AudioChunk
 from polly_pipeline.pipeline.flush import FlushPolicy
-from polly_pipeline.session.chunks import AudioChunk
 from polly_pipeline.session.session import SpeechSession
 from polly_pipeline.text.clean import CleanOptions, MarkdownCleaner
 from polly_pipeline.text.segment import Segmenter, SegmenterOptions

@@ -14,8 +14,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
 
+from polly_pipeline.audio.formats import SAMPLE_RATES, OutputFormat
 from polly_pipeline.errors import FieldProblem, ParameterValidationError
 
 __all__ = [
@@ -30,8 +30,6 @@ __all__ = [
     "text_event_problems",
 ]
 
-OutputFormat = Literal["mp3", "ogg_vorbis", "ogg_opus", "pcm", "mulaw", "alaw"]
-
 #: A TextEvent holds at most this many characters.
 MAX_EVENT_TEXT_CHARS = 6000
 #: At most this many lexicon names per request.
@@ -41,15 +39,6 @@ _LEXICON_NAME = re.compile(r"[0-9A-Za-z]{1,20}")
 #: Engines the bidirectional stream accepts (the model's enum lists more).
 STREAMING_ENGINES: tuple[str, ...] = ("generative",)
 
-#: Allowed sample rates and the default per output format (Hz).
-SAMPLE_RATES: Mapping[str, tuple[tuple[int, ...], int]] = {
-    "mp3": ((8000, 16000, 22050, 24000, 44100, 48000), 24000),
-    "ogg_vorbis": ((8000, 16000, 22050, 24000, 44100, 48000), 24000),
-    "ogg_opus": ((48000,), 48000),
-    "pcm": ((8000, 16000), 16000),
-    "mulaw": ((8000,), 8000),
-    "alaw": ((8000,), 8000),
-}
 #: Output formats the bidirectional stream produces (the model's enum also lists ``json``).
 STREAMING_FORMATS: tuple[str, ...] = tuple(SAMPLE_RATES)
 

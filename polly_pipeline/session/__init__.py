@@ -1,7 +1,6 @@
 """Session layer: one persistent speech session per conversation (see ``session.session``)."""
 
-from polly_pipeline.session.audio_clock import AudioClock
-from polly_pipeline.session.chunks import AudioChunk, AudioFormat
+from polly_pipeline.audio import AudioChunk, AudioClock, AudioFormat
 from polly_pipeline.session.events import (
     InterruptReport,
     RetryPolicy,

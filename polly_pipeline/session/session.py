@@ -49,6 +49,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from polly_pipeline._aio import AsyncResource
+from polly_pipeline.audio import AudioChunk, AudioClock, AudioFormat
 from polly_pipeline.client.client import PollyStreamingClient
 from polly_pipeline.client.stream import SpeechSynthesisStream
 from polly_pipeline.errors import (
@@ -65,8 +66,6 @@ from polly_pipeline.errors import (
 )
 from polly_pipeline.protocol.events import AudioEvent, OutputEvent, StreamClosedEvent
 from polly_pipeline.protocol.params import SynthesisParams, text_event_problems
-from polly_pipeline.session.audio_clock import AudioClock
-from polly_pipeline.session.chunks import AudioChunk, AudioFormat
 from polly_pipeline.session.events import (
     InterruptReport,
     RetryPolicy,

@@ -9,8 +9,8 @@ alaw; a valid WAV after every chunk) and :class:`RawFileSink` (mp3, Ogg, raw sam
 
 from __future__ import annotations
 
+from polly_pipeline.audio import StreamDecoder  # re-exported: players find it here
 from polly_pipeline.sinks.base import AudioSink, BaseSink
-from polly_pipeline.sinks.decode import StreamDecoder
 from polly_pipeline.sinks.files import RawFileSink, sink_for_path
 from polly_pipeline.sinks.memory import CallbackSink, MemorySink, NullSink
 from polly_pipeline.sinks.tee import TeeSink

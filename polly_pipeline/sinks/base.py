@@ -1,6 +1,6 @@
 """Pipeline layer: the audio sink protocol and what the built-in sinks share.
 
-A sink receives :class:`~polly_pipeline.session.chunks.AudioChunk` objects as they arrive (no
+A sink receives :class:`~polly_pipeline.audio.AudioChunk` objects as they arrive (no
 sink buffers the whole output) and is closed once; a player may also have an optional
 ``interrupt()`` (see :func:`interrupt_sink`). ``close()`` is idempotent and leaves valid
 output behind also after an error or a cancellation; writing after it raises
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from polly_pipeline._aio import AsyncResource
+from polly_pipeline.audio import AudioChunk, AudioFormat
 from polly_pipeline.errors import ConfigurationError, StreamStateError
-from polly_pipeline.session.chunks import AudioChunk, AudioFormat
 
 __all__ = ["AudioSink", "BaseSink", "SinkContext", "check_writable", "interrupt_sink"]
 

@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO
 
+from polly_pipeline.audio import FORMATS, AudioChunk
 from polly_pipeline.errors import ConfigurationError
-from polly_pipeline.protocol.params import SAMPLE_RATES
-from polly_pipeline.session.chunks import AudioChunk
 from polly_pipeline.sinks.base import AudioSink, BaseSink, check_writable
 from polly_pipeline.sinks.wav import WAV_FORMATS, WavFileSink
 
@@ -24,14 +23,8 @@ __all__ = ["RawFileSink", "sink_for_path"]
 
 #: File suffixes whose format is clear, and the output formats that fit them.
 _SUFFIX_FORMATS: Mapping[str, tuple[str, ...]] = {
-    ".mp3": ("mp3",),
-    ".ogg": ("ogg_vorbis", "ogg_opus"),
-    ".oga": ("ogg_vorbis", "ogg_opus"),
-    ".opus": ("ogg_opus",),
-    ".pcm": ("pcm",),
-    ".ulaw": ("mulaw",),
-    ".mulaw": ("mulaw",),
-    ".alaw": ("alaw",),
+    suffix: tuple(name for name, info in FORMATS.items() if suffix in info.extensions)
+    for suffix in dict.fromkeys(s for info in FORMATS.values() for s in info.extensions)
 }
 
 
@@ -79,9 +72,9 @@ def sink_for_path(path: str | os.PathLike[str], output_format: str) -> AudioSink
             cannot be written.
     """
     target = Path(path)
-    if output_format not in SAMPLE_RATES:
+    if output_format not in FORMATS:
         raise ConfigurationError(
-            f"unknown output format {output_format!r}; use one of {', '.join(SAMPLE_RATES)}"
+            f"unknown output format {output_format!r}; use one of {', '.join(FORMATS)}"
         )
     suffix = target.suffix.lower()
     if suffix == ".wav":

@@ -5,7 +5,8 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 
-from polly_pipeline.session.chunks import AudioChunk
+from polly_pipeline.audio import AudioChunk, StreamDecoder
+from polly_pipeline.errors import AudioDecodeError
 from polly_pipeline.sinks.base import BaseSink
 
 __all__ = ["CallbackSink", "MemorySink", "NullSink"]
@@ -41,14 +42,13 @@ class MemorySink(BaseSink):
         rate = fmt.bytes_per_second
         if rate is not None:
             return len(data) / rate
-        # the decoder (PyAV) is heavy: import it only when compressed audio is measured
-        from polly_pipeline.local.audio import decode_audio, duration_seconds  # noqa: PLC0415
-
+        decoder = StreamDecoder(fmt)
         try:
-            pcm = decode_audio(data, fmt.output_format, fmt.sample_rate)  # type: ignore[arg-type]
-        except ValueError:
+            decoder.feed(data)
+            decoder.flush()
+        except AudioDecodeError:
             return None
-        return duration_seconds(pcm, fmt.sample_rate)
+        return decoder.seconds_out
 
     async def _write(self, chunk: AudioChunk) -> None:
         self.chunks.append(chunk)

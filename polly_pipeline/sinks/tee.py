@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from polly_pipeline.audio import AudioChunk
 from polly_pipeline.errors import ConfigurationError, StreamStateError
-from polly_pipeline.session.chunks import AudioChunk
 from polly_pipeline.sinks.base import AudioSink, SinkContext, interrupt_sink
 
 __all__ = ["TeeSink"]

@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO
 
+from polly_pipeline.audio import FORMATS, AudioChunk, AudioFormat
 from polly_pipeline.errors import ConfigurationError
-from polly_pipeline.session.chunks import AudioChunk, AudioFormat
 from polly_pipeline.sinks.base import BaseSink, check_writable
 
 __all__ = ["WAV_FORMATS", "WavFileSink"]
@@ -29,7 +29,11 @@ __all__ = ["WAV_FORMATS", "WavFileSink"]
 log = logging.getLogger(__name__)
 
 #: Output formats a WAV file can hold: (format tag, bits per sample).
-WAV_FORMATS: Mapping[str, tuple[int, int]] = {"pcm": (1, 16), "alaw": (6, 8), "mulaw": (7, 8)}
+WAV_FORMATS: Mapping[str, tuple[int, int]] = {
+    name: (info.wav_tag, 8 * info.bytes_per_sample)
+    for name, info in FORMATS.items()
+    if info.wav_tag is not None and info.bytes_per_sample is not None
+}
 
 _MAX_DATA = 0xFFFF_FFFF - 64  # the RIFF size field is 32 bits
 
@@ -162,4 +166,5 @@ def _header(fmt: AudioFormat) -> tuple[bytes, int | None]:
 
 
 def _suffix(output_format: str) -> str:
-    return {"mp3": ".mp3", "ogg_vorbis": ".ogg", "ogg_opus": ".opus"}.get(output_format, ".raw")
+    info = FORMATS.get(output_format)
+    return ".raw" if info is None else info.extension

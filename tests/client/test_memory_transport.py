@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from polly_pipeline.audio import decode_audio, duration_seconds
 from polly_pipeline.client import PollyStreamingClient
 from polly_pipeline.errors import (
     ConfigurationError,
@@ -12,7 +13,6 @@ from polly_pipeline.errors import (
     ThrottlingException,
     UnmodeledServiceError,
 )
-from polly_pipeline.local.audio import decode_audio, duration_seconds
 from polly_pipeline.local.config import Fault, LocalServiceConfig
 from polly_pipeline.local.in_memory import InMemoryTransport, memory_client
 from polly_pipeline.local.service import LocalPollyService

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from polly_pipeline.audio import SAMPLE_RATES, decode_audio, duration_seconds
 from polly_pipeline.client import PollyStreamingClient, SpeechSynthesisStreamHandler
 from polly_pipeline.errors import (
     ParameterValidationError,
@@ -14,10 +15,8 @@ from polly_pipeline.errors import (
     UnmodeledServiceError,
     ValidationException,
 )
-from polly_pipeline.local.audio import decode_audio, duration_seconds
 from polly_pipeline.local.service import LocalPollyService
 from polly_pipeline.protocol.events import AudioEvent, StreamClosedEvent
-from polly_pipeline.protocol.params import SAMPLE_RATES
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from polly_pipeline.local.audio import decode_audio, duration_seconds
+from polly_pipeline.audio import decode_audio, duration_seconds
 from polly_pipeline.text.clean import clean_markdown
 
 ROOT = Path(__file__).resolve().parents[2]

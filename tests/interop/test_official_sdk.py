@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from polly_pipeline.local.audio import decode_audio, duration_seconds
+from polly_pipeline.audio import decode_audio, duration_seconds
 from polly_pipeline.local.service import LocalPollyService
 from tests.interop.interpreters import client_python, run_client
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from polly_pipeline.local.audio import decode_audio, duration_seconds
+from polly_pipeline.audio import decode_audio, duration_seconds
 from polly_pipeline.local.config import LocalServiceConfig
 from polly_pipeline.local.service import LocalPollyService
 from polly_pipeline.protocol.credentials import Credentials

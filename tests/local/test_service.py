@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from polly_pipeline.local.audio import decode_audio, duration_seconds
+from polly_pipeline.audio import decode_audio, duration_seconds
 from polly_pipeline.local.service import LocalPollyService
 
 

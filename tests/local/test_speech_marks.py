@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from polly_pipeline.local.audio import decode_audio, duration_seconds
+from polly_pipeline.audio import decode_audio, duration_seconds
 from polly_pipeline.local.service import LocalPollyService
 
 TEXT = "Mary had a little lamb. Its fleece was white as snow, café au lait!"

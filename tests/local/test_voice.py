@@ -14,8 +14,8 @@ from statistics import median
 
 import pytest
 
+from polly_pipeline.audio import duration_seconds, resample
 from polly_pipeline.errors import ConfigurationError
-from polly_pipeline.local.audio import duration_seconds, resample
 from polly_pipeline.local.voice import OfflineVoice, _Engine, get_offline_voice, to_espeak_ssml
 from polly_pipeline.local.voices import VoiceInfo, all_voices, get_voice
 

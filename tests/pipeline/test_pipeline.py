@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from aiostream import pipe, stream
 
+from polly_pipeline.audio import decode_audio, duration_seconds
 from polly_pipeline.client import PollyStreamingClient
 from polly_pipeline.errors import ConfigurationError, ParameterValidationError
-from polly_pipeline.local.audio import decode_audio, duration_seconds
 from polly_pipeline.local.service import LocalPollyService
 from polly_pipeline.pipeline import FlushPolicy, Pipeline, clean, segment, speak
 from polly_pipeline.session import AudioChunk, SpeechSession

@@ -15,10 +15,10 @@ import time
 
 import pytest
 
+from polly_pipeline.audio import AudioChunk
 from polly_pipeline.errors import SessionError
 from polly_pipeline.local.config import Fault, FaultPlan, LocalServiceConfig
 from polly_pipeline.local.service import LocalPollyService
-from polly_pipeline.session.chunks import AudioChunk
 from polly_pipeline.session.events import RetryPolicy, StreamRetry
 from polly_pipeline.session.session import SpeechSession
 from tests.conftest import TEST_TIMEOUTS

@@ -11,12 +11,12 @@ import time
 
 import pytest
 
+from polly_pipeline.audio import AudioChunk
 from polly_pipeline.client import PollyStreamingClient
 from polly_pipeline.errors import ConfigurationError, SessionError, ValidationException
 from polly_pipeline.local.config import Fault, FaultPlan, LocalServiceConfig
 from polly_pipeline.local.in_memory import memory_client
 from polly_pipeline.local.service import LocalPollyService
-from polly_pipeline.session.chunks import AudioChunk
 from polly_pipeline.session.events import (
     RetryPolicy,
     StreamRetry,

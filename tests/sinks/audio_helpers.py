@@ -5,9 +5,7 @@ from __future__ import annotations
 import math
 from array import array
 
-from polly_pipeline.local.audio import StreamEncoder
-from polly_pipeline.protocol.params import SAMPLE_RATES
-from polly_pipeline.session.chunks import AudioChunk, AudioFormat
+from polly_pipeline.audio import SAMPLE_RATES, AudioChunk, AudioFormat, StreamEncoder
 
 
 def tone(seconds: float, rate: int, frequency: float = 440.0) -> bytes:

@@ -7,10 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from polly_pipeline.audio import (
+    SAMPLE_RATES,
+    AudioChunk,
+    AudioFormat,
+    decode_audio,
+    duration_seconds,
+)
 from polly_pipeline.errors import ConfigurationError
-from polly_pipeline.local.audio import decode_audio, duration_seconds
-from polly_pipeline.protocol.params import SAMPLE_RATES
-from polly_pipeline.session.chunks import AudioChunk, AudioFormat
 from polly_pipeline.sinks import RawFileSink, WavFileSink, sink_for_path
 from tests.sinks.audio_helpers import encoded
 from tests.sinks.conftest import run_unprivileged

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from polly_pipeline.audio import AudioChunk, AudioFormat
 from polly_pipeline.errors import ConfigurationError, StreamStateError
-from polly_pipeline.session.chunks import AudioChunk, AudioFormat
 from polly_pipeline.sinks import (
     AudioSink,
     CallbackSink,

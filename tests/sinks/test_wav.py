@@ -15,11 +15,10 @@ from pathlib import Path
 import av
 import pytest
 
+from polly_pipeline.audio import AudioChunk, AudioFormat, decode_audio
 from polly_pipeline.client import PollyStreamingClient
 from polly_pipeline.errors import ConfigurationError, StreamStateError
-from polly_pipeline.local.audio import decode_audio
 from polly_pipeline.protocol.events import AudioEvent
-from polly_pipeline.session.chunks import AudioChunk, AudioFormat
 from polly_pipeline.sinks import AudioSink, WavFileSink
 from tests.sinks.audio_helpers import encoded, split, tone
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Protocol, cast
 
 import polly_pipeline.sinks
+from polly_pipeline.audio import AudioFormat
 from polly_pipeline.errors import ConfigurationError
-from polly_pipeline.session.chunks import AudioFormat
 
 __all__ = ["PcmConverter", "converter_for"]
 

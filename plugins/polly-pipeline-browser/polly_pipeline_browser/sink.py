@@ -23,8 +23,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from polly_pipeline.audio import AudioChunk
 from polly_pipeline.errors import ConfigurationError, PollyPipelineError, StreamStateError
-from polly_pipeline.session.chunks import AudioChunk
 from polly_pipeline.sinks import BaseSink
 from polly_pipeline_browser.page import is_loopback, page_request
 from polly_pipeline_browser.pcm import PcmConverter, converter_for

@@ -22,10 +22,9 @@ import importlib
 import uuid
 from typing import Any, Protocol
 
+from polly_pipeline.audio import AudioChunk, AudioFormat, wav_bytes
 from polly_pipeline.errors import ConfigurationError
-from polly_pipeline.pcm import wav_bytes
 from polly_pipeline.pipeline import PipelineReport
-from polly_pipeline.session.chunks import AudioChunk, AudioFormat
 from polly_pipeline.sinks import BaseSink
 from polly_pipeline_notebook.player import (
     Bundle,

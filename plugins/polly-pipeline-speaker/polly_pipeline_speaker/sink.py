@@ -1,6 +1,6 @@
 """SpeakerSink: play a pipeline's audio on the speakers while it streams.
 
-Chunks are decoded to PCM (:class:`polly_pipeline.sinks.StreamDecoder`) and queued in a
+Chunks are decoded to PCM (:class:`polly_pipeline.audio.StreamDecoder`) and queued in a
 :class:`~polly_pipeline_speaker.playout.Playout`, which miniaudio's callback thread reads a
 period at a time. Playback starts once ``jitter_buffer`` seconds are queued (or the answer
 ends); ``close()`` plays out what is queued, ``interrupt()`` fades out and stops. The event
@@ -17,9 +17,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from polly_pipeline.audio import AudioChunk, StreamDecoder
 from polly_pipeline.errors import ConfigurationError
-from polly_pipeline.session.chunks import AudioChunk
-from polly_pipeline.sinks import BaseSink, StreamDecoder
+from polly_pipeline.sinks import BaseSink
 from polly_pipeline_speaker.devices import (
     BackendLike,
     feeder,

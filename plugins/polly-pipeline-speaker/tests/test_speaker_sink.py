@@ -11,12 +11,11 @@ from array import array
 import pytest
 from polly_pipeline_speaker import PlaybackStats, SpeakerSink, available_devices
 
+from polly_pipeline.audio import AudioChunk, AudioFormat, StreamEncoder, decode_audio
 from polly_pipeline.client import PollyStreamingClient
 from polly_pipeline.errors import ConfigurationError, StreamStateError
-from polly_pipeline.local.audio import StreamEncoder, decode_audio
 from polly_pipeline.pipeline import Pipeline
 from polly_pipeline.plugins import load
-from polly_pipeline.session.chunks import AudioChunk, AudioFormat
 from polly_pipeline.sinks import CallbackSink, MemorySink
 
 from .conftest import session_for, tokens

@@ -13,7 +13,7 @@ from functools import cache
 
 import pytest
 
-from polly_pipeline.local.audio import (
+from polly_pipeline.audio import (
     CONTENT_TYPES,
     SAMPLE_RATES,
     OutputFormat,
@@ -25,6 +25,7 @@ from polly_pipeline.local.audio import (
     resolve_sample_rate,
     wav_bytes,
 )
+from polly_pipeline.errors import AudioDecodeError, ConfigurationError
 from polly_pipeline.local.voice import get_offline_voice
 from polly_pipeline.local.voices import get_voice
 
@@ -220,16 +221,16 @@ def test_rates_follow_polly() -> None:
 
 
 def test_a_rate_the_format_does_not_allow_is_refused() -> None:
-    with pytest.raises(ValueError, match="8000, 16000"):
+    with pytest.raises(ConfigurationError, match="8000, 16000"):
         StreamEncoder("pcm", 22050)
-    with pytest.raises(ValueError, match="allowed: 48000"):
+    with pytest.raises(ConfigurationError, match="allowed: 48000"):
         StreamEncoder("ogg_opus", 24000)
-    with pytest.raises(ValueError, match="unknown output format 'json'"):
+    with pytest.raises(ConfigurationError, match="unknown output format 'json'"):
         StreamEncoder("json", 16000)  # type: ignore[arg-type]
 
 
 def test_odd_pcm_is_refused() -> None:
-    with pytest.raises(ValueError, match="even number of bytes"):
+    with pytest.raises(ConfigurationError, match="even number of bytes"):
         StreamEncoder("mp3", 24000).encode(b"\0\0\0")
 
 
@@ -252,8 +253,8 @@ def test_lifecycle(output_format: OutputFormat, rate: int) -> None:
 
 
 @pytest.mark.parametrize(("output_format", "rate"), [("mp3", 24000), ("ogg_vorbis", 24000)])
-def test_decoding_garbage_is_a_value_error(output_format: OutputFormat, rate: int) -> None:
-    with pytest.raises(ValueError, match=output_format):
+def test_decoding_garbage_is_an_audio_decode_error(output_format: OutputFormat, rate: int) -> None:
+    with pytest.raises(AudioDecodeError, match=output_format):
         decode_audio(b"this is not audio" * 40, output_format, rate)
 
 
@@ -265,7 +266,7 @@ def test_decoding_to_another_rate_resamples() -> None:
 
 
 def test_odd_pcm_does_not_decode() -> None:
-    with pytest.raises(ValueError, match="pcm"):
+    with pytest.raises(AudioDecodeError, match="pcm"):
         decode_audio(b"\0\0\0", "pcm", 16000)
     assert decode_audio(b"", "mp3", 24000) == b""
 
@@ -299,9 +300,9 @@ def test_resample_edge_cases() -> None:
     pcm = tone(440, 16000, 0.1)
     assert resample(pcm, 16000, 16000) is pcm
     assert resample(b"", 22050, 8000) == b""
-    with pytest.raises(ValueError, match="even number"):
+    with pytest.raises(ConfigurationError, match="even number"):
         resample(b"\0", 22050, 8000)
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ConfigurationError, match="positive"):
         resample(pcm, 0, 8000)
 
 
