@@ -1,8 +1,10 @@
 """Text layer: the speakable-text writer behind the markdown cleaner.
 
-Whitespace, sentence ends and table-cell separators are decided lazily: they are written
-only when more speech follows, so runs of spaces collapse, nothing trails at the end of a
-turn, and a sentence end can still add its period right after the last word.
+Whitespace, sentence ends and table-cell separators inside a block are decided lazily: they
+are written only when more speech follows, so runs of spaces collapse and a sentence end can
+still add its period right after the last word. The end of a block (a heading, a list item, a
+table row, a paragraph) is settled the moment it is seen: its period and a newline are written
+at once, so the sentence can be spoken before the next line arrives.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from typing import Final
 
 __all__ = ["SpeechWriter"]
 
-_CLOSERS: Final = "\"'”’)]}»"
+_CLOSERS: Final = "\"'”’)]}»」』）】"
 #: A unit that already ends with one of these gets no extra period.
-_ENDS: Final = frozenset(".!?…:;,")
+_ENDS: Final = frozenset(".!?…:;,。！？、，：；")
+#: A unit that ends with one of these ends a sentence.
+_FINAL: Final = frozenset(".!?…。！？")
 #: Punctuation that attaches to the previous word even across a pending space (a dropped
 #: emoji or link must not leave "Great job !" behind).
-_ATTACHED: Final = frozenset(".,!?;:…")
+_ATTACHED: Final = frozenset(".,!?;:…。！？、，")
 _SSML: Final = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 # Pending separators, weakest first; a stronger one replaces a weaker one.
@@ -35,6 +39,7 @@ class SpeechWriter:
         self._pending = _NONE
         self._tail = ""
         self._diverted: list[list[tuple[int, str]]] = []
+        self._broken = False  # a newline was written after the last visible text
         #: How many pieces of visible text were written (diverted pieces not counted).
         self.emitted = 0
 
@@ -45,6 +50,7 @@ class SpeechWriter:
         self._pending = _NONE
         self._tail = ""
         self._diverted.clear()
+        self._broken = False
         self.emitted = 0
 
     def emit(self, text: str) -> None:
@@ -52,9 +58,13 @@ class SpeechWriter:
         if self._diverted:
             self._diverted[-1].append((_EMIT, text))
             return
-        if self._started and self._pending:
+        if self._broken:
+            self._broken = False
+        elif self._started and self._pending:
             if self._pending == _STOP:
-                self._parts.append(". " if self._needs_period() else " ")
+                if self._needs_period():
+                    self._parts.append("。" if _wide(self._last()) else ".")
+                self._parts.append(" ")
             elif self._pending == _CELL:
                 self._parts.append(" " if self._last() in _ENDS else self._cell)
             elif text[0] not in _ATTACHED:
@@ -89,6 +99,27 @@ class SpeechWriter:
         """End the current sentence (adds a period if it lacks one and speech follows)."""
         self._mark(_STOP)
 
+    def end_block(self, *, period: bool = True) -> None:
+        """End a block now: write its period (if it lacks one) and a newline at once.
+
+        With ``period=False`` only a line that already ends a sentence is settled (its newline
+        written); otherwise nothing changes.
+        """
+        if self._diverted:
+            if period:
+                self._diverted[-1].append((_STOP, ""))
+            return
+        if not self._started or self._broken:
+            return
+        if not period and self._tail.rstrip(_CLOSERS)[-1:] not in _FINAL:
+            return
+        if self._needs_period():
+            self._parts.append("。" if _wide(self._last()) else ".")
+            self._tail = (self._tail + ".")[-4:]
+        self._parts.append("\n")
+        self._pending = _NONE
+        self._broken = True
+
     def divert(self) -> None:
         """Hold what is written from now on until :meth:`undivert` decides its fate."""
         self._diverted.append([])
@@ -114,11 +145,13 @@ class SpeechWriter:
         while self._diverted:
             self.undivert(keep=True)
         if self._started and self._pending == _STOP and self._needs_period():
-            self._parts.append(".")
+            self._parts.append("。" if _wide(self._last()) else ".")
         self._pending = _NONE
         return self.take()
 
     def _mark(self, level: int) -> None:
+        if self._broken:
+            return  # the newline already separates what follows
         if self._diverted:
             self._diverted[-1].append((level, ""))
         elif level > self._pending:
@@ -130,3 +163,8 @@ class SpeechWriter:
     def _needs_period(self) -> bool:
         core = self._tail.rstrip(_CLOSERS)
         return not core or core[-1] not in _ENDS
+
+
+def _wide(ch: str) -> bool:
+    """Whether ``ch`` is a CJK character (its sentence takes "。", not ".")."""
+    return "\u3040" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"

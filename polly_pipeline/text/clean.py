@@ -134,7 +134,7 @@ class MarkdownCleaner:
         self._final = self._lexer.final = True
         self._run()
         if self._state == "inline":
-            self._end_line()
+            self._end_line(settle=False)
         if self._open == "item":
             self._w.stop()
         out = self._w.finish()
@@ -173,7 +173,7 @@ class MarkdownCleaner:
             return True
         end, complete = self._line_view(j)
         if j == end:  # a blank line
-            self._w.stop()
+            self._w.end_block()
             self._open = None
             self._drop_line(end)
             return True
@@ -205,7 +205,7 @@ class MarkdownCleaner:
                 if not complete:
                     return False
                 if rest.count(c) >= 3:
-                    self._w.stop()
+                    self._w.end_block()
                     self._open = None
                     self._drop_line(end)
                     return True
@@ -303,13 +303,19 @@ class MarkdownCleaner:
         self._i = i
         return True
 
-    def _end_line(self) -> None:
+    def _end_line(self, *, settle: bool = True) -> None:
+        """End the current line; ``settle=False`` at the end of the turn (nothing follows)."""
         strong_line = self._lexer.end_line()
         kind = self._kind
-        if kind in ("heading", "table") or (kind == "para" and strong_line):
-            self._w.stop()
+        if kind in ("heading", "table", "item") or (kind == "para" and strong_line):
+            if settle:
+                self._w.end_block()  # the line ends its block: speak it now
+            else:
+                self._w.stop()
             self._open = None
         else:
+            if settle:
+                self._w.end_block(period=False)  # a line that ends a sentence ends it now
             self._open = kind
         self._quoted = False
         self._state = "line"

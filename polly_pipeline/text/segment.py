@@ -41,7 +41,8 @@ with warnings.catch_warnings():
     # fresh install warns (SyntaxWarning/DeprecationWarning), which is pysbd's business.
     warnings.simplefilter("ignore")
     import pysbd
-    from pysbd.languages import LANGUAGE_CODES
+
+from polly_pipeline.text.languages import LanguageRules, language_rules
 
 __all__ = [
     "MAX_TEXT_EVENT_CHARS",
@@ -57,24 +58,34 @@ MAX_TEXT_EVENT_CHARS: Final = 6000
 SegmentReason = Literal["sentence", "first_fragment", "max_length", "flush"]
 
 _WS: Final = re.compile(r"\s+")
-_TERMINAL: Final = re.compile(r"[.!?…][\"'”’)\]}»]*\Z")
-_CLAUSE: Final = re.compile(r"[,;:][\"'”’)\]}»]*\Z|\A(?:[—–]|--?)\Z|—\Z")
-_PROTECTORS: Final = re.compile(r"[()\[\]{}\"“”«»<>]")
+#: The next place a cut may go: a whitespace run (ending after its first line break, if it has
+#: one), a CJK sentence end or a CJK comma.
+_BREAK: Final = re.compile(r"[^\S\n]*\n|[^\S\n]+|[。！？｡]+|[、，､]")
+_CLOSING: Final = "\"'”’)]}»」』）】〕"
+_CLOSE_CLASS: Final = f"[{re.escape(_CLOSING)}]*"
+_TERMINAL: Final = re.compile(rf"[.!?…。！？｡]{_CLOSE_CLASS}\Z")
+_CLAUSE: Final = re.compile(rf"[,;:，、､；：]{_CLOSE_CLASS}\Z|\A(?:[—–]|--?)\Z|—\Z")
+_PROTECTORS: Final = re.compile(r"[()\[\]{}\"“”«»<>「」『』（）【】〔〕]")
 _ANGLES: Final = re.compile(r"[<>]")
-_OPENERS: Final = "([{"
-_CLOSERS: Final = ")]}"
+_OPENERS: Final = "([{「『（【〔"
+_CLOSERS: Final = ")]}」』）】〕"
+_LEADING: Final = "([{\"'“‘«¿¡「『（【"
+#: Characters that begin a sentence after a terminal mark and whitespace, besides letters
+#: without case (CJK, Hangul, Arabic, Devanagari, ...) and capitals.
+_STARTERS: Final = frozenset('"“‘«¿¡([「『（【')
 #: Brackets or quotes opened longer ago than this no longer protect (stray or unmatched).
 _PROTECT_SPAN: Final = 250
 #: pysbd sees at most about this much of the sentence before a candidate boundary.
 _WINDOW: Final = 100
 #: The lookahead word is cut off after this many characters.
 _LOOKAHEAD: Final = 100
-#: English abbreviations missing from pysbd's list; no cut after them when the next word
-#: starts with a digit or a lowercase letter ("approx. 5 kg", "cf. section 2").
-_EXTRA_ABBREVIATIONS: Final = frozenset(
-    {"approx", "ca", "cf", "incl", "excl", "resp", "vol", "figs", "eq", "eqs", "refs"}
-    | {"ch", "eds", "hrs", "mins", "yrs", "mos", "pts", "tel", "apt", "misc", "wk", "yr"}
-)
+#: Longer runs of combining characters are split (emoji ZWJ sequences stay well below).
+_MAX_GRAPHEME: Final = 32
+#: Ideographs, kana and Hangul: each weighs three characters of the first-fragment minimum.
+_WIDE: Final = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+# How a sentence-end candidate is judged.
+_CUT, _NO, _ASK = range(3)
 
 # Fallback cut tiers for an over-long segment, best first.
 _T_SENTENCE, _T_CLAUSE, _T_WORD, _T_ANY, _T_IN_TAG = range(5)
@@ -100,7 +111,10 @@ class SegmenterOptions:
     """Where the segmenter may cut.
 
     Attributes:
-        language: ISO 639-1 code of a language pysbd knows.
+        language: the language of the text: a Polly language code (``"de-DE"``, ``"ja-JP"``)
+            or an ISO 639-1 code (``"de"``); see :mod:`polly_pipeline.text.languages`.
+            ``None`` (the default) means English here; a :class:`~polly_pipeline.Pipeline`
+            fills it in from its session's language or voice.
         min_chars: shorter sentences merge with the next one (except at flush).
         max_chars: hard cap on a segment's length (at most 6,000, Polly's TextEvent limit).
         first_fragment: allow the first segment of a turn to end early at a clause.
@@ -108,7 +122,7 @@ class SegmenterOptions:
         first_fragment_max_words: cut the first segment after this many words.
     """
 
-    language: str = "en"
+    language: str | None = None
     min_chars: int = 20
     max_chars: int = 400
     first_fragment: bool = True
@@ -116,9 +130,8 @@ class SegmenterOptions:
     first_fragment_max_words: int = 12
 
     def __post_init__(self) -> None:
-        if self.language not in LANGUAGE_CODES:
-            known = ", ".join(sorted(LANGUAGE_CODES))
-            raise ConfigurationError(f"language {self.language!r} is not supported ({known})")
+        if self.language is not None:
+            language_rules(self.language)  # raises a ConfigurationError naming what is known
         ints = (
             "min_chars",
             "max_chars",
@@ -147,7 +160,10 @@ class Segmenter:
 
     def __init__(self, options: SegmenterOptions = SegmenterOptions()) -> None:
         self._opts = options
-        self._pysbd: Any = pysbd.Segmenter(language=options.language, clean=False, char_span=True)
+        self._lang: LanguageRules = language_rules(options.language or "en")
+        self._pysbd: Any = None
+        if self._lang.pysbd is not None:
+            self._pysbd = pysbd.Segmenter(language=self._lang.pysbd, clean=False, char_span=True)
         self.reset()
 
     @property
@@ -192,40 +208,106 @@ class Segmenter:
         while True:
             buf = self._buf
             n = len(buf)
-            m = _WS.search(buf, self._scan)
+            m = _BREAK.search(buf, self._scan)
             if n > opts.max_chars and (m is None or m.end() > opts.max_chars):
                 out.append(self._force_cut(m))
                 continue
             if m is None:
                 return out
             p = m.end()
-            if p == n:  # the whitespace run may go on, or it trails the text
-                return out
-            word = buf[self._scan : m.start()]
-            if not word:  # leading whitespace of the segment
-                self._scan = p
-                continue
-            sentence_end = _TERMINAL.search(word) is not None or "\n" in m.group()
-            q = 0
-            if sentence_end:
-                la = _WS.search(buf, p, p + _LOOKAHEAD)
-                if la is not None:
-                    q = la.start()
-                elif final or n >= p + _LOOKAHEAD:
-                    q = min(n, p + _LOOKAHEAD)
+            cjk = not m.group()[0].isspace()
+            if cjk:  # a CJK sentence end or comma: the cut goes right after it
+                word = buf[self._scan : p]
+                newline = False
+            else:
+                word = buf[self._scan : m.start()]
+                if not word:  # leading whitespace of the segment
+                    self._scan = p
+                    continue
+                newline = "\n" in m.group()
+            terminal = _TERMINAL.search(word) is not None
+            if p == n and not cjk and not (newline and terminal):
+                return out  # the whitespace run may go on, or it trails the text
+            verdict = _NO
+            if terminal or newline:
+                if cjk:
+                    verdict = _CUT
                 else:
+                    nxt = "\n" if newline else buf[p]
+                    verdict = self._rule(word, nxt) if terminal else _ASK
+                if verdict == _ASK and self._pysbd is None:
+                    verdict = _NO  # no pysbd for the language: never cut where it is unclear
+            if p == n and not cjk and not (newline and verdict == _CUT):
+                return out  # wait for the character after the whitespace
+            words = self._words + (0 if cjk else 1)
+            q = 0
+            if cjk:
+                q = p  # CJK has no words to look ahead to: decide now
+            elif verdict == _ASK or (verdict == _NO and self._fragment_due(word, p, words)):
+                q = self._lookahead(p, final)
+                if q < 0:
                     return out  # wait for the word after the candidate
             self._protect(word, self._scan)
             self._scan = p
-            self._words += 1
-            reason = self._judge(word, p, q, sentence_end, buf)
+            self._words = words
+            reason = self._judge(word, p, q, verdict, buf)
             if reason is not None:
                 out.append(self._cut(p, reason))
 
-    def _judge(
-        self, word: str, p: int, q: int, sentence_end: bool, buf: str
-    ) -> SegmentReason | None:
-        """Decide the candidate cut at ``p`` after ``word``; record fallbacks."""
+    def _lookahead(self, p: int, final: bool) -> int:
+        """The end of the word after ``p``, or -1 while it is incomplete."""
+        buf = self._buf
+        n = len(buf)
+        if p >= n:
+            return n if final else -1
+        la = _WS.search(buf, p, p + _LOOKAHEAD)
+        if la is not None:
+            return la.start()
+        if final or n >= p + _LOOKAHEAD:
+            return min(n, p + _LOOKAHEAD)
+        return -1
+
+    def _rule(self, word: str, nxt: str) -> int:
+        """Judge a sentence end by rule: ``word`` ends with a terminal mark, whitespace and
+        ``nxt`` (a newline when the whitespace holds one) follow.
+
+        Cut when ``nxt`` can only start a sentence and ``word`` is no abbreviation, initial,
+        ordinal or ellipsis; never before a lowercase letter or a digit ("e.g. the",
+        "Jan. 1", "5 p. m. del lunes"); ask pysbd about the rest.
+        """
+        if nxt.isdigit() or nxt.islower():
+            return _NO
+        if not (nxt == "\n" or nxt.isupper() or nxt.isalpha() or nxt in _STARTERS):
+            return _ASK  # a symbol ("$5", "- item", "*"): let pysbd decide
+        core = word.rstrip(_CLOSING)
+        if core[-1] in "!?！？":
+            return _CUT
+        if core[-1] == "…" or core.endswith(".."):
+            return _ASK  # "Wait... What?" or a trailing-off sentence
+        stem = core[:-1].lstrip(_LEADING)
+        if not stem or "." in stem or (len(stem) == 1 and stem.isalpha()):
+            return _ASK  # "U.S.", "e.g.", an initial
+        if stem.isdigit():
+            return _ASK if self._lang.ordinal_dots else _CUT
+        if stem.lower() in self._lang.abbreviations:
+            return _ASK
+        return _CUT
+
+    def _fragment_due(self, word: str, p: int, words: int) -> bool:
+        """Whether the first segment may end early after ``word``, its ``words``-th word."""
+        opts = self._opts
+        if not (self._first and opts.first_fragment):
+            return False
+        clause = _CLAUSE.search(word) is not None
+        if not clause and words < opts.first_fragment_max_words:
+            return False
+        return _weight(self._buf, p) >= opts.first_fragment_min_chars
+
+    def _judge(self, word: str, p: int, q: int, verdict: int, buf: str) -> SegmentReason | None:
+        """Decide the candidate cut at ``p`` after ``word``; record fallbacks.
+
+        ``q`` is the end of the lookahead word (0 when it was not needed).
+        """
         opts = self._opts
         if self._tag:
             self._best[_T_IN_TAG] = p
@@ -234,26 +316,25 @@ class Segmenter:
         protected = bool(self._brackets and abs_p - self._brackets[-1] <= _PROTECT_SPAN) or (
             self._quote is not None and abs_p - self._quote <= _PROTECT_SPAN
         )
-        if sentence_end:
-            if self._extra_abbreviation(word, buf[p]) or not self._pysbd_boundary(p, q):
-                # an abbreviation, initial or ellipsis inside a sentence: a poor place to cut
-                self._best[_T_ANY] = p
-                return None
+        if verdict == _ASK:
+            verdict = _CUT if self._pysbd_boundary(p, q) else _NO
+        if verdict == _CUT:
             if not protected:
                 self._sent = p
-                if p >= opts.min_chars:
+                if p >= opts.min_chars or self._first:
                     return "sentence"
             self._best[_T_SENTENCE] = p
+        elif _TERMINAL.search(word) is not None:
+            # an abbreviation, initial or ellipsis inside a sentence: a poor place to cut
+            self._best[_T_ANY] = p
+            return None
         clause = _CLAUSE.search(word) is not None
-        digits = word[-1].isdigit() and buf[p].isdigit()
-        if (
-            self._first
-            and opts.first_fragment
-            and not protected
-            and p >= opts.first_fragment_min_chars
-            and (clause or (self._words >= opts.first_fragment_max_words and not digits))
-        ):
-            return "first_fragment"
+        nxt = buf[p] if p < len(buf) else ""
+        digits = word.rstrip(",.")[-1:].isdigit() and nxt.isdigit()
+        if not protected and q and not digits and self._fragment_due(word, p, self._words):
+            after = buf[p:q]
+            if not (_TERMINAL.search(after) or (after[:1].isupper() and "." in after)):
+                return "first_fragment"  # and never orphans a sentence's last word
         if not protected:
             if clause:
                 self._best[_T_CLAUSE] = p
@@ -261,13 +342,6 @@ class Segmenter:
                 self._best[_T_WORD] = p
         self._best[_T_ANY] = p
         return None
-
-    def _extra_abbreviation(self, word: str, next_char: str) -> bool:
-        """Whether ``word`` is an abbreviation pysbd misses, continued by ``next_char``."""
-        if self._opts.language != "en" or not word.endswith("."):
-            return False
-        base = word[:-1].lstrip("([{\"'“‘").lower()
-        return base in _EXTRA_ABBREVIATIONS and (next_char.isdigit() or next_char.islower())
 
     def _pysbd_boundary(self, p: int, q: int) -> bool:
         """Whether pysbd starts a sentence at ``p`` in "sentence so far + next word"."""
@@ -343,12 +417,19 @@ class Segmenter:
         c = next((c for c in candidates if c > 0), 0)
         if not c:  # no boundary at all: cut inside the word, but not inside a grapheme
             c = limit
-            while c > 1 and _joins_previous(buf[c]):
+            while c > max(1, limit - _MAX_GRAPHEME) and _joins_previous(buf[c]):
                 c -= 1
+            if _joins_previous(buf[c]):
+                c = limit  # no real grapheme is this long (100,000 accents on one letter)
         if c > self._scan:  # part of an unscanned word goes out: keep protection in step
             self._protect(buf[self._scan : c], self._scan)
             self._scan = c
         return self._cut(c, "max_length")
+
+
+def _weight(buf: str, p: int) -> int:
+    """The length of ``buf[:p]`` for the first-fragment minimum (CJK characters count 3)."""
+    return p + 2 * len(_WIDE.findall(buf, 0, p))
 
 
 def _tag_after(word: str, in_tag: bool) -> bool:

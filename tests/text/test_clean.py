@@ -46,15 +46,16 @@ def test_plain_prose_is_spoken_unchanged() -> None:
 def test_words_are_never_glued_across_lines_or_chunks() -> None:
     # pipecat #3242: "12345." + "Let" without the space is read as one token
     assert spoken("Your code is 12345.\nLet me know if it works.") == (
-        "Your code is 12345. Let me know if it works."
+        "Your code is 12345.\nLet me know if it works."
     )
     cleaner = MarkdownCleaner()
     out = cleaner.feed("Your code is 12345.") + cleaner.feed("\n") + cleaner.feed("Let me")
-    assert out + cleaner.flush() == "Your code is 12345. Let me"
+    assert out + cleaner.flush() == "Your code is 12345.\nLet me"
 
 
 def test_runs_of_whitespace_collapse_and_edges_are_trimmed() -> None:
-    assert spoken("  Lots   of\tspace \t here.  \n") == "Lots of space here."
+    assert spoken("  Lots   of\tspace \t here.  \n") == "Lots of space here.\n"
+    assert spoken("  Lots   of\tspace \t here.  ") == "Lots of space here."
 
 
 def test_soft_line_breaks_join_and_blank_lines_end_a_sentence() -> None:
@@ -62,13 +63,13 @@ def test_soft_line_breaks_join_and_blank_lines_end_a_sentence() -> None:
         "This sentence wraps onto a second line."
     )
     assert spoken("A title without a period\n\nThen the text.") == (
-        "A title without a period. Then the text."
+        "A title without a period.\nThen the text."
     )
 
 
 def test_windows_line_endings() -> None:
     assert spoken("First paragraph\r\n\r\nSecond line\r\ncontinues") == (
-        "First paragraph. Second line continues"
+        "First paragraph.\nSecond line continues"
     )
 
 
@@ -119,7 +120,7 @@ def test_links_speak_their_text_not_the_url() -> None:
 
 def test_reference_links_and_their_definitions() -> None:
     text = "See [the docs][1] for details.\n\n[1]: https://example.com/docs\n"
-    assert spoken(text) == "See the docs for details."
+    assert spoken(text) == "See the docs for details.\n"
 
 
 def test_links_can_be_dropped_entirely() -> None:
@@ -170,44 +171,47 @@ def test_comparisons_are_not_mistaken_for_tags() -> None:
 
 def test_headings_become_their_own_sentence() -> None:
     assert spoken("## Installing the tool\nFirst, download it.") == (
-        "Installing the tool. First, download it."
+        "Installing the tool.\nFirst, download it."
     )
-    assert spoken("# Done! #\nBye") == "Done! Bye"
+    assert spoken("# Done! #\nBye") == "Done!\nBye"
     assert spoken("#hashtag is not a heading") == "#hashtag is not a heading"
 
 
 def test_setext_headings_and_rules() -> None:
     assert spoken("Overview\n========\nSome text.\n\n---\n\n***\nMore") == (
-        "Overview. Some text. More"
+        "Overview.\nSome text.\nMore"
     )
 
 
 def test_bullets_become_separate_sentences() -> None:
     text = "You need:\n- flour\n* sugar\n+ two eggs\n- milk?\n"
-    assert spoken(text) == "You need: flour. sugar. two eggs. milk?"
+    assert spoken(text) == "You need: flour.\nsugar.\ntwo eggs.\nmilk?\n"
 
 
 def test_numbered_and_nested_lists() -> None:
     text = "Steps\n1. Open the app\n2) Sign in\n   - with your email\n10. Done.\n"
-    assert spoken(text) == "Steps. Open the app. Sign in. with your email. Done."
+    assert spoken(text) == "Steps. Open the app.\nSign in.\nwith your email.\nDone.\n"
 
 
 def test_numbers_at_line_start_are_not_list_markers() -> None:
-    assert spoken("3.14 is pi.\n2024 was a good year.") == "3.14 is pi. 2024 was a good year."
+    assert spoken("3.14 is pi.\n2024 was a good year.") == "3.14 is pi.\n2024 was a good year."
 
 
-def test_list_items_may_continue_on_the_next_line() -> None:
+def test_list_items_end_at_their_newline() -> None:
+    # an item is spoken as soon as its line ends; a (rare) continuation line is a new sentence
     text = "- a long item\n  that continues here\n- next item"
-    assert spoken(text) == "a long item that continues here. next item."
+    assert spoken(text) == "a long item.\nthat continues here. next item."
+    cleaner = MarkdownCleaner()
+    assert cleaner.feed("- Flush early\n") == "Flush early.\n"
 
 
 def test_blockquotes_drop_their_markers() -> None:
     text = "> To be, or not\n> to be.\n>\n> > Nested quote\n\nAfter the quote"
-    assert spoken(text) == "To be, or not to be. Nested quote. After the quote"
+    assert spoken(text) == "To be, or not to be.\nNested quote.\nAfter the quote"
 
 
 def test_a_bold_line_is_spoken_as_a_heading() -> None:
-    assert spoken("**Summary**\nIt works.") == "Summary. It works."
+    assert spoken("**Summary**\nIt works.") == "Summary.\nIt works."
     assert spoken("**Note:** it works\nwell.") == "Note: it works well."
 
 
@@ -219,9 +223,9 @@ def test_tables_are_read_row_by_row() -> None:
         "| Bob |  | **Rome** |\n"
         "\nThat is all."
     )
-    assert spoken(text) == "Name, Age, City. Alice, 30, Paris. Bob, Rome. That is all."
+    assert spoken(text) == "Name, Age, City.\nAlice, 30, Paris.\nBob, Rome.\nThat is all."
     options = CleanOptions(table_cell_separator=" and ")
-    assert spoken("| a | b |\n|---|---|\n| 1 | 2 |", options) == "a and b. 1 and 2."
+    assert spoken("| a | b |\n|---|---|\n| 1 | 2 |", options) == "a and b.\n1 and 2."
 
 
 # --- code blocks -----------------------------------------------------------------------
@@ -230,15 +234,15 @@ CODE = "Run this:\n```python\nx = 1  # set\nprint(x)\n```\nThen check.\n"
 
 
 def test_code_blocks_are_announced_by_default() -> None:
-    assert spoken(CODE) == "Run this: Here is a code sample. Then check."
+    assert spoken(CODE) == "Run this: Here is a code sample. Then check.\n"
     custom = CleanOptions(code_announcement="See the code on screen")
-    assert spoken(CODE, custom) == "Run this: See the code on screen. Then check."
+    assert spoken(CODE, custom) == "Run this: See the code on screen. Then check.\n"
 
 
 def test_code_blocks_can_be_skipped_or_read() -> None:
-    assert spoken(CODE, CleanOptions(code_blocks="skip")) == "Run this: Then check."
+    assert spoken(CODE, CleanOptions(code_blocks="skip")) == "Run this: Then check.\n"
     assert spoken(CODE, CleanOptions(code_blocks="read")) == (
-        "Run this: x = 1 # set. print(x). Then check."
+        "Run this: x = 1 # set. print(x). Then check.\n"
     )
 
 
@@ -257,7 +261,7 @@ def test_an_unclosed_code_block_ends_with_the_answer() -> None:
 
 def test_fenced_code_inside_a_list_item() -> None:
     text = "1. Install:\n   ```bash\n   pip install x\n   ```\n2. Run it"
-    assert spoken(text) == "Install: Here is a code sample. Run it."
+    assert spoken(text) == "Install:\nHere is a code sample. Run it."
 
 
 # --- emoji -----------------------------------------------------------------------------
@@ -381,9 +385,11 @@ def test_any_chunking_speaks_the_same_text(text: str, sizes: list[int], opts: Cl
 @given(markdownish, options)
 def test_output_is_single_spaced_plain_text(text: str, opts: CleanOptions) -> None:
     out = clean_markdown(text, opts)
-    assert "\n" not in out
-    assert "  " not in out
-    assert out == out.strip()
+    # one space between words; a single newline (ending a block) may take its place
+    for gap in ("  ", "\n\n", " \n", "\n "):
+        assert gap not in out
+    assert out == out.lstrip()
+    assert out.rstrip("\n") == out.strip()
     if opts.ssml_escape:
         assert "<" not in out
         assert ">" not in out
@@ -407,9 +413,9 @@ def test_an_emoji_written_as_an_entity_is_dropped_too() -> None:
 
 def test_pipes_inside_inline_code_do_not_split_table_cells() -> None:
     assert spoken("| Operator | Use |\n|---|---|\n| `a|b` | either |") == (
-        "Operator, Use. a|b, either."
+        "Operator, Use.\na|b, either."
     )
 
 
 def test_footnotes_are_not_read() -> None:
-    assert spoken("A bold claim[^1] here.\n\n[^1]: The source, page 3.\n") == ("A bold claim here.")
+    assert spoken("A bold claim[^1] here.\n\n[^1]: The source, page 3.\n") == "A bold claim here.\n"

@@ -100,7 +100,7 @@ def test_abbreviation_at_the_end_of_a_sentence_still_ends_it() -> None:
 
 def test_list_items_cleaned_from_markdown_are_separate_sentences() -> None:
     spoken = clean_markdown("1. Open the box\n2. Close it\n3. Ship it.")
-    assert texts(spoken) == ["Open the box. ", "Close it. ", "Ship it."]
+    assert texts(spoken) == ["Open the box.\n", "Close it.\n", "Ship it."]
 
 
 def test_a_line_break_ends_a_sentence() -> None:
@@ -126,20 +126,31 @@ def test_a_short_final_answer_is_still_spoken() -> None:
     assert seg.flush() == [Segment("OK.", 0, "flush")]
 
 
-def test_short_sentences_merge_with_the_next_one() -> None:
+def test_short_sentences_merge_with_the_next_one_except_the_first() -> None:
+    # the first sentence goes out at once however short; later ones merge up to min_chars
     options = SegmenterOptions(min_chars=20, first_fragment=False)
-    assert texts("OK. Sure. Let me check the weather for you. It is sunny.", options) == [
-        "OK. Sure. Let me check the weather for you. ",
+    assert texts("OK. Sure. Fine. Let me check the weather for you. It is sunny.", options) == [
+        "OK. ",
+        "Sure. Fine. Let me check the weather for you. ",
         "It is sunny.",
     ]
 
 
-def test_lookahead_is_one_word_so_the_first_sentence_is_not_stalled() -> None:
-    # livekit #3798: the first sentence must not wait for the second one to finish
+def test_a_clear_boundary_is_cut_at_the_first_character_that_settles_it() -> None:
+    # livekit #3798: the first sentence must not wait for the second one
     seg = Segmenter(SegmenterOptions(first_fragment=False))
-    assert seg.feed("The first sentence is complete now. Second") == []
-    assert [s.text for s in seg.feed(" ")] == ["The first sentence is complete now. "]
-    assert seg.pending == "Second "
+    assert seg.feed("The first sentence is complete now.") == []
+    assert seg.feed(" ") == []  # "now. the" would not be a boundary
+    assert [s.text for s in seg.feed("S")] == ["The first sentence is complete now. "]
+    assert seg.pending == "S"
+
+
+def test_an_ambiguous_boundary_waits_one_word() -> None:
+    seg = Segmenter(SegmenterOptions(first_fragment=False))
+    assert seg.feed("We met Dr. S") == []  # an abbreviation before a capital: ask pysbd
+    assert seg.feed("mith") == []
+    assert seg.feed(" today. ") == []
+    assert [s.text for s in seg.feed("He")] == ["We met Dr. Smith today. "]
 
 
 def test_first_fragment_cuts_the_first_clause_early() -> None:
@@ -169,7 +180,7 @@ def test_first_fragment_is_off_when_disabled_and_waits_for_brackets() -> None:
 
 def test_first_fragment_applies_again_after_a_new_turn() -> None:
     seg = Segmenter()
-    text = "Well, let me think about that one, okay? Fine."
+    text = "Well, let me think about that one, and then answer it. Fine."
     first = [s.reason for s in seg.feed(text) + seg.flush()]
     seg.reset()
     again = [s.reason for s in seg.feed(text) + seg.flush()]
