@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from aiostream import Stream, stream
 from polly_pipeline.errors import ConfigurationError
 from polly_pipeline.pipeline.flush import FlushPolicy
 from polly_pipeline.pipeline.stages import SpeechItem, clean, segment, speak
+from polly_pipeline.protocol.voices import voice_language
 from polly_pipeline.session.events import TurnMetrics
 from polly_pipeline.session.session import SpeechSession
 from polly_pipeline.sinks import AudioSink
@@ -89,7 +91,8 @@ class Pipeline:
     Args:
         session: the speech session (one pipeline run is one turn of it).
         clean: markdown cleaning options; ``False`` sends the text unchanged.
-        segmenter: segmentation options.
+        segmenter: segmentation options. Without a ``language`` the segmenter follows the
+            session: its ``language_code``, else its voice's language (Vicki: German).
         flush: the flush policy (adaptive by default).
         on_progress: called with the live report after every token, segment and chunk.
     """
@@ -105,7 +108,12 @@ class Pipeline:
     ) -> None:
         self.session = session
         self.clean_options = CleanOptions() if clean is True else None if clean is False else clean
-        self.segmenter = segmenter or SegmenterOptions()
+        options = segmenter or SegmenterOptions()
+        if options.language is None:
+            params = session.params
+            language = params.language_code or voice_language(params.voice_id) or "en"
+            options = dataclasses.replace(options, language=language)
+        self.segmenter = options
         self.flush = flush or FlushPolicy()
         self.on_progress = on_progress
         self.last_report: PipelineReport | None = None

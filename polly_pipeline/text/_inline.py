@@ -35,6 +35,12 @@ _CODE_TEXT: Final = re.compile(rf"[^\s`{EMOJI_CLASS}]+")
 _URL_START: Final = re.compile(r"(?<![A-Za-z0-9])(?:https?://|www\.)", re.IGNORECASE)
 _URL_TEXT: Final = re.compile(rf"[^\s<>\"`*\[\]|{EMOJI_CLASS}]+")
 _URL_PREFIXES: Final = ("http://", "https://", "www.")
+_URL_SCHEME: Final = re.compile(r"https?://", re.IGNORECASE)
+#: A URL's host name (IDN letters included), spoken in place of the whole URL.
+_URL_HOST: Final = re.compile(r"[\w.-]+")
+#: Punctuation that ends the sentence around a URL rather than belonging to it.
+_URL_TRAILING: Final = re.compile(r"[)\].,;:!?]+\Z")
+_URL_HOST_PART, _URL_REST = 1, 2
 _CLOSING_HASHES: Final = re.compile(r"#{1,32}[^\S\n]{0,32}")
 _SKIP_URL: Final = re.compile(r"[^()\n]+")
 _SKIP_REF: Final = re.compile(r"[^\]\n]+")
@@ -70,7 +76,9 @@ class InlineLexer:
         self._kind = kind
         self._prev = ""
         self._code = 0
-        self._url = False
+        self._url = 0  # 0, _URL_HOST_PART or _URL_REST
+        self._url_start = False  # at the start of the host ("www." not yet looked at)
+        self._url_parens = 0  # brackets opened inside the skipped part of the URL
         self._skip = 0
         self._skip_ref = False
         self._brackets: list[bool] = []
@@ -114,12 +122,7 @@ class InlineLexer:
         if self._code:
             return self._code_span(s, i, c)
         if self._url:
-            m = _URL_TEXT.match(s, i)
-            if m:
-                self._w.emit(m.group())
-                self._i = m.end()
-                return True
-            self._url = False
+            return self._url_step(s, i)
         if c.isspace():
             self._w.space()
             self._i = _SPACES.match(s, i).end()  # type: ignore[union-attr]
@@ -169,11 +172,11 @@ class InlineLexer:
         if c in "hHwW" and not self._prev.isalnum():
             head = s[i : i + 8].lower()
             if head.startswith(_URL_PREFIXES):
-                self._url = True
-                m = _URL_TEXT.match(s, i)
-                assert m is not None
-                self._w.emit(m.group())
-                self._i = m.end()
+                scheme = _URL_SCHEME.match(s, i)
+                self._i = scheme.end() if scheme is not None else i
+                self._url = _URL_HOST_PART
+                self._url_start = True
+                self._url_parens = 0
                 return True
             if (
                 i + len(head) == len(s)
@@ -205,6 +208,61 @@ class InlineLexer:
                     break
         self._w.emit(run)
         self._i = i + len(run)
+        return True
+
+    def _url_step(self, s: str, i: int) -> bool:
+        """Inside a bare URL: speak its host name ("docs.aws.amazon.com"), skip the rest.
+
+        A listener wants to hear where a link goes, not its path spelled out character by
+        character. Punctuation right after the URL (a sentence's period) is still spoken.
+        """
+        final = self.final
+        if self._url == _URL_HOST_PART:
+            if self._url_start:
+                head = s[i : i + 4].lower()
+                if head == "www.":
+                    self._i = i + 4
+                    self._url_start = False
+                    return True
+                if len(head) < 4 and "www."[: len(head)] == head and not final:
+                    return False  # "ww" may become "www."
+                self._url_start = False
+            m = _URL_HOST.match(s, i)
+            if m is None:
+                self._url = _URL_REST if _URL_TEXT.match(s, i) else 0
+                return True
+            end = m.end()
+            if end == len(s) and not final:
+                end = i + len(m.group().rstrip("."))  # a trailing "." may end the sentence
+                if end == i:
+                    return False
+            self._w.emit(s[i:end])
+            self._i = end
+            return True
+        m = _URL_TEXT.match(s, i)
+        if m is None:
+            self._url = 0
+            return True
+        run = m.group()
+        trailing = _URL_TRAILING.search(run)
+        body = run[: trailing.start()] if trailing is not None else run
+        self._url_parens += body.count("(") - body.count(")")
+        if m.end() == len(s) and not final:
+            if not body:
+                return False  # only punctuation so far: it may still be part of the URL
+            self._i = i + len(body)  # hold the punctuation until the URL is known to end
+            return True
+        if trailing is not None:
+            spoken = []
+            for ch in trailing.group():
+                if ch == ")" and self._url_parens > 0:
+                    self._url_parens -= 1
+                else:
+                    spoken.append(ch)
+            if spoken:
+                self._w.emit("".join(spoken))
+        self._i = m.end()
+        self._url = 0
         return True
 
     def _emoji_char(self, c: str, was_emoji: bool) -> bool:
@@ -360,7 +418,7 @@ class InlineLexer:
             if m is not None and m.group() == ">":
                 auto = _AUTOLINK.fullmatch(s, i, m.end())
                 if auto is not None:
-                    self._w.emit(auto.group(1))
+                    self._w.emit(_speakable_link(auto.group(1)))
                     self._i = m.end()
                     return True
                 tag = _TAG.fullmatch(s, i, m.end())
@@ -373,6 +431,18 @@ class InlineLexer:
         self._w.emit("<")
         self._i = i + 1
         return True
+
+
+def _speakable_link(target: str) -> str:
+    """What an autolink (``<https://example.com/a>``) says: the host name, or the address."""
+    scheme = _URL_SCHEME.match(target)
+    if scheme is None and not target.lower().startswith("www."):
+        return target.removeprefix("mailto:")
+    rest = target[scheme.end() :] if scheme is not None else target
+    if rest.lower().startswith("www."):
+        rest = rest[4:]
+    host = _URL_HOST.match(rest)
+    return host.group().rstrip(".") if host is not None else target
 
 
 def run_end(s: str, i: int, end: int) -> int:

@@ -63,7 +63,7 @@ async def test_answer_is_spoken_while_the_source_is_still_writing(
     # nothing lost, nothing duplicated: the service got exactly the cleaned answer
     assert spoken_text(local_polly) == clean_markdown(ANSWER)
     assert "**" not in spoken_text(local_polly)
-    assert "https://en.wikipedia.org/wiki/Rayleigh_scattering" in spoken_text(local_polly)
+    assert "at en.wikipedia.org today." in spoken_text(local_polly)  # the host, not the path
     seconds = duration_seconds(decode_audio(sink.data, "pcm", 16000), 16000)
     assert seconds == pytest.approx(report.audio_seconds, abs=0.01)
     assert 10 < seconds < 40
@@ -254,3 +254,34 @@ async def test_a_barge_in_while_players_drain_interrupts_them(polly: PollyStream
             await asyncio.wait_for(run, 5)
     assert player.calls == ["close", "interrupt", "close"]
     assert player.closed
+
+
+async def test_the_segmenter_follows_the_voices_language(
+    polly: PollyStreamingClient, local_polly: LocalPollyService
+) -> None:
+    # "am 5. Mai" is an ordinal date in German; English rules would cut after "5."
+    text = "Gern. Er kam am 5. Mai nach Hause, z. B. mit dem Zug. Dann ging er schlafen."
+    async with session_for(polly, voice_id="Vicki", output_format="pcm") as session:
+        pipeline = Pipeline(session)
+        assert pipeline.segmenter.language == "de-DE"
+        report = await pipeline.run(tokens(text, first=0), MemorySink())
+    record = next(r for r in local_polly.streams if r.texts)
+    assert "".join(record.texts) == text
+    assert record.texts[0] == "Gern. "  # the first sentence went out alone, however short
+    assert not any(t.endswith(("5. ", "z. ", "B. ")) for t in record.texts), record.texts
+    assert report.audio_seconds > 1
+
+
+async def test_a_japanese_answer_streams_sentence_by_sentence(
+    polly: PollyStreamingClient, local_polly: LocalPollyService
+) -> None:
+    # no whitespace after 。: the cut must not wait for any
+    text = "はい、わかりました。音声は文ごとに流れます。「すごい！」と彼は言った。以上です。"
+    async with session_for(polly, voice_id="Kazuha", output_format="pcm") as session:
+        report = await Pipeline(session).run(tokens(text, first=0, gap=0.05), MemorySink())
+    record = next(r for r in local_polly.streams if r.texts)
+    assert "".join(record.texts) == text
+    assert record.texts[0] == "はい、わかりました。"
+    assert "「すごい！」と彼は言った。" in "".join(record.texts[1:])  # the quote is never cut
+    assert not any(t.endswith("！") for t in record.texts)
+    assert report.audio_started_before_source_finished
