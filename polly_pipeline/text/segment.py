@@ -176,6 +176,7 @@ class Segmenter:
         self._buf = ""
         self._base = 0  # absolute offset of _buf[0] within the turn
         self._scan = 0  # start of the first word not yet looked at
+        self._seen = 0  # the text before this holds no break after _scan
         self._sent = 0  # start of the current sentence (last accepted boundary)
         self._index = 0
         self._first = True
@@ -208,11 +209,13 @@ class Segmenter:
         while True:
             buf = self._buf
             n = len(buf)
-            m = _BREAK.search(buf, self._scan)
+            # past max_chars only whether a break starts in time matters: bound the search
+            m = _BREAK.search(buf, max(self._scan, self._seen), opts.max_chars + 1)
             if n > opts.max_chars and (m is None or m.end() > opts.max_chars):
                 out.append(self._force_cut(m))
                 continue
             if m is None:
+                self._seen = n  # no break before here: the next search starts here (linear)
                 return out
             p = m.end()
             cjk = not m.group()[0].isspace()
@@ -388,6 +391,7 @@ class Segmenter:
         self._buf = self._buf[c:]
         self._base += c
         self._scan = max(0, self._scan - c)
+        self._seen = max(0, self._seen - c)
         self._sent = max(0, self._sent - c)
         self._best = [b - c if b > c else 0 for b in self._best]
         self._first = False

@@ -355,3 +355,14 @@ def test_cleaner_then_segmenter_streams_like_the_whole_text(md: str, sizes: list
     segs.extend(streamed.feed(cleaner.flush()) + streamed.flush())
     whole = Segmenter()
     assert segs == whole.feed(clean_markdown(md)) + whole.flush()
+
+
+def test_a_pathological_grapheme_is_cut_in_full_length_pieces() -> None:
+    # 6,000 combining accents on one letter used to leave as 6,000 one-character TextEvents
+    text = "a" + "\u0301" * 6000
+    for feed in ([text], list(text)):
+        seg = Segmenter(SegmenterOptions(max_chars=400))
+        segs = [s for piece in feed for s in seg.feed(piece)] + seg.flush()
+        assert "".join(s.text for s in segs) == text
+        assert len(segs) == 16  # 15 full cuts of 400 characters and the rest
+        assert all(len(s.text) == 400 for s in segs[:-1])
