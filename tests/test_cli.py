@@ -162,7 +162,7 @@ def test_speak_a_markdown_file(tmp_path: Path) -> None:
     result = run("speak", "--file", str(doc), "-o", str(out), "--format", "pcm")
     assert result.returncode == 0, result.stderr
     billed = int(result.stdout.split("|")[-1].split()[0])
-    assert billed == len("Notes. The meeting is at 10:30 a.m. Bring the report.")
+    assert billed == len("Notes.\nThe meeting is at 10:30 a.m.\nBring the report.\n")
     assert wav_seconds(out) > 2.0
 
 
