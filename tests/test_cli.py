@@ -55,6 +55,27 @@ def test_chat_on_the_embedded_defaults(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("voice", "prompt", "first"),
+    [
+        ("Vicki", "Warum ist der Himmel blau?", "Gern."),
+        ("Kazuha", "空はなぜ青いのですか？", "はい"),
+    ],
+)
+def test_chat_speaks_german_and_japanese_while_the_model_writes(
+    tmp_path: Path, voice: str, prompt: str, first: str
+) -> None:
+    out = tmp_path / "answer.wav"
+    result = run("chat", "--voice", voice, prompt, "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(first)  # the demo model answered in the voice's language
+    summary = result.stdout.splitlines()[-1]
+    started = float(summary.split("speech started ")[1].split(" s before")[0])
+    assert started > 0.3, summary  # the first sentence was heard before the answer ended
+    assert wav_seconds(out) > 5.0
+
+
+@pytest.mark.slow
 def test_chat_keeps_the_audio_when_the_model_fails_mid_answer(tmp_path: Path) -> None:
     config_fail = DemoLLMConfig(first_token_delay=0.05, tokens_per_second=0, fail_after_tokens=40)
 

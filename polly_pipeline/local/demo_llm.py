@@ -107,6 +107,28 @@ class CannedAnswer:
 CANNED_ANSWERS: tuple[tuple[str, CannedAnswer], ...] = (
     (r"\brefuse\b", CannedAnswer("I'm sorry, but I can't help with that request.", "refusal")),
     (r"\b(short|one word)\b", CannedAnswer("OK.")),
+    (  # a question in German (for a German voice such as Vicki)
+        r"\b(warum|wieso|weshalb|deutsch)\b",
+        CannedAnswer(
+            "Gern. Der Himmel ist blau, weil die Luft das Sonnenlicht streut: kurze, blaue "
+            "Wellen werden etwa 5,5-mal stärker gestreut als rote. Das hat z. B. Lord Rayleigh "
+            "schon im 19. Jh. beschrieben.\n\n## Warum nicht violett?\n\n- Die Sonne sendet "
+            "weniger violettes Licht.\n- Unsere Augen sind für Blau empfindlicher.\n\nAbends "
+            "wird der Himmel rot, weil das Licht einen längeren Weg durch die Luft nimmt. Ich "
+            "bin übrigens das Demo-Modell von polly-pipeline, ein Offline-Ersatz für ein echtes "
+            "Sprachmodell."
+        ),
+    ),
+    (  # a question in Japanese (for a Japanese voice such as Kazuha)
+        r"[\u3040-\u30ff\u4e00-\u9fff]",
+        CannedAnswer(
+            "はい、お答えします。空が青いのは、空気が太陽の光を散乱させるからです。青い光は波長が"
+            "短いので、赤い光より約5.5倍も強く散乱されます。\n\n## 夕焼けが赤い理由\n\n"
+            "夕方は光が空気の中を長く進むため、青い光が先に散ってしまい、赤い光が残ります。"
+            "「なるほど！」と思っていただけたでしょうか。"
+            "ちなみに、私はpolly-pipelineのデモ用モデルで、本物の言語モデルの代わりです。"
+        ),
+    ),
     (
         r"\bcode\b",
         CannedAnswer(

@@ -150,6 +150,8 @@ async def test_whole_completion_without_stream(llm: openai.AsyncOpenAI) -> None:
         ("Hi!", "hello"),
         ("Give me a short answer.", "short"),
         ("Write some code", "code"),
+        ("Warum ist der Himmel blau?", "auf deutsch"),
+        ("空はなぜ青いのですか？", "日本語"),
     ],
 )
 async def test_keywords_pick_the_answer(
