@@ -63,7 +63,7 @@ class SpeechWriter:
         elif self._started and self._pending:
             if self._pending == _STOP:
                 if self._needs_period():
-                    self._parts.append("。" if _wide(self._last()) else ".")
+                    self._parts.append(self._period())
                 self._parts.append(" ")
             elif self._pending == _CELL:
                 self._parts.append(" " if self._last() in _ENDS else self._cell)
@@ -114,7 +114,7 @@ class SpeechWriter:
         if not period and self._tail.rstrip(_CLOSERS)[-1:] not in _FINAL:
             return
         if self._needs_period():
-            self._parts.append("。" if _wide(self._last()) else ".")
+            self._parts.append(self._period())
             self._tail = (self._tail + ".")[-4:]
         self._parts.append("\n")
         self._pending = _NONE
@@ -145,7 +145,7 @@ class SpeechWriter:
         while self._diverted:
             self.undivert(keep=True)
         if self._started and self._pending == _STOP and self._needs_period():
-            self._parts.append("。" if _wide(self._last()) else ".")
+            self._parts.append(self._period())
         self._pending = _NONE
         return self.take()
 
@@ -156,6 +156,10 @@ class SpeechWriter:
             self._diverted[-1].append((level, ""))
         elif level > self._pending:
             self._pending = level
+
+    def _period(self) -> str:
+        """The period that ends the current sentence ("。" after CJK text)."""
+        return "。" if _wide(self._last()) else "."
 
     def _last(self) -> str:
         return self._tail[-1:]

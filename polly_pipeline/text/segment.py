@@ -243,17 +243,19 @@ class Segmenter:
             if p == n and not cjk and not (newline and verdict == _CUT):
                 return out  # wait for the character after the whitespace
             words = self._words + (0 if cjk else 1)
+            clause = _CLAUSE.search(word) is not None
+            fragment = verdict != _CUT and self._fragment_due(clause, p, words)
             q = 0
             if cjk:
                 q = p  # CJK has no words to look ahead to: decide now
-            elif verdict == _ASK or (verdict == _NO and self._fragment_due(word, p, words)):
+            elif verdict == _ASK or fragment:
                 q = self._lookahead(p, final)
                 if q < 0:
                     return out  # wait for the word after the candidate
             self._protect(word, self._scan)
             self._scan = p
             self._words = words
-            reason = self._judge(word, p, q, verdict, buf)
+            reason = self._judge(word, p, q, verdict, terminal, clause, fragment)
             if reason is not None:
                 out.append(self._cut(p, reason))
 
@@ -296,22 +298,25 @@ class Segmenter:
             return _ASK
         return _CUT
 
-    def _fragment_due(self, word: str, p: int, words: int) -> bool:
-        """Whether the first segment may end early after ``word``, its ``words``-th word."""
+    def _fragment_due(self, clause: bool, p: int, words: int) -> bool:
+        """Whether the first segment may end early at ``p``, after its ``words``-th word."""
         opts = self._opts
         if not (self._first and opts.first_fragment):
             return False
-        clause = _CLAUSE.search(word) is not None
         if not clause and words < opts.first_fragment_max_words:
             return False
         return _weight(self._buf, p) >= opts.first_fragment_min_chars
 
-    def _judge(self, word: str, p: int, q: int, verdict: int, buf: str) -> SegmentReason | None:
+    def _judge(  # noqa: PLR0917 (one call site; the facts _advance established)
+        self, word: str, p: int, q: int, verdict: int, terminal: bool, clause: bool, fragment: bool
+    ) -> SegmentReason | None:
         """Decide the candidate cut at ``p`` after ``word``; record fallbacks.
 
-        ``q`` is the end of the lookahead word (0 when it was not needed).
+        ``q`` is the end of the lookahead word (0 when it was not needed); ``fragment`` says
+        whether the first segment may end here early.
         """
         opts = self._opts
+        buf = self._buf
         if self._tag:
             self._best[_T_IN_TAG] = p
             return None
@@ -327,14 +332,13 @@ class Segmenter:
                 if p >= opts.min_chars or self._first:
                     return "sentence"
             self._best[_T_SENTENCE] = p
-        elif _TERMINAL.search(word) is not None:
+        elif terminal:
             # an abbreviation, initial or ellipsis inside a sentence: a poor place to cut
             self._best[_T_ANY] = p
             return None
-        clause = _CLAUSE.search(word) is not None
         nxt = buf[p] if p < len(buf) else ""
         digits = word.rstrip(",.")[-1:].isdigit() and nxt.isdigit()
-        if not protected and q and not digits and self._fragment_due(word, p, self._words):
+        if not protected and q and not digits and fragment:
             after = buf[p:q]
             if not (_TERMINAL.search(after) or (after[:1].isupper() and "." in after)):
                 return "first_fragment"  # and never orphans a sentence's last word
