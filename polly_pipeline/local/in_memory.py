@@ -40,6 +40,7 @@ from polly_pipeline.local.http.types import (
     RequestBody,
     Responder,
     StreamClosed,
+    serve_request,
 )
 from polly_pipeline.transport.config import Endpoint, Timeouts
 from polly_pipeline.transport.response import Response
@@ -106,13 +107,13 @@ class _Responder(Responder):
             return
         if not self.headers_sent:
             await self.send_headers(200)
-        self._mark_closed()
+        self.mark_closed()
         self._exchange.deliver_end()
 
     def reset(self, error_code: int = INTERNAL_ERROR) -> None:
         if self.closed:
             return
-        self._mark_closed()
+        self.mark_closed()
         self._exchange.fail(
             StreamResetError(
                 f"the service reset the stream (error code {error_code})",
@@ -168,8 +169,8 @@ class _Exchange:
     def fail(self, error: TransportError) -> None:
         if self._error is None and not self._ended:
             self._error = error
-        self.responder._mark_closed()
-        self.body._fail(StreamClosed(str(error)))
+        self.responder.mark_closed()
+        self.body.set_exception(StreamClosed(str(error)))
         self._changed.set()
         self._drained.set()
 
@@ -191,9 +192,9 @@ class _Exchange:
                         self._unread += len(chunk)
                         if self._unread > WINDOW:
                             self._window.clear()
-                        self.body._feed(bytes(chunk))
+                        self.body.feed_data(bytes(chunk))
                         await self._window.wait()
-            self.body._end()
+            self.body.feed_eof()
         finally:
             closer = getattr(body, "aclose", None)
             if closer is not None:
@@ -248,8 +249,8 @@ class _Exchange:
         self._conn.exchanges.discard(self)
         self.on_close(self)
         self._chunks.clear()
-        self.responder._mark_closed()
-        self.body._fail(StreamClosed("the client closed the stream"))
+        self.responder.mark_closed()
+        self.body.set_exception(StreamClosed("the client closed the stream"))
         self._drained.set()
         self._changed.set()
         for task in self._tasks:
@@ -317,19 +318,9 @@ class InMemoryTransport:
         return exchange
 
     async def _serve(self, request: Request, exchange: _Exchange) -> None:
-        responder = exchange.responder
-        try:
-            await self._handler(request, exchange.body, responder)
-        except StreamClosed:
-            pass
-        except Exception:
-            await responder._fail_after_error()
-        else:
-            if not responder.closed:
-                with contextlib.suppress(StreamClosed):
-                    await responder.end()
-        finally:
-            exchange.body._discard()
+        await serve_request(
+            self._handler, request, exchange.body, exchange.responder, where="in-memory exchange"
+        )
 
     async def aclose(self) -> None:
         """Close every exchange. Idempotent."""

@@ -482,9 +482,9 @@ def test_server_options_are_checked(tls: TLSMaterial) -> None:
 async def test_request_body_read_all_limit() -> None:
     credited: list[int] = []
     body = RequestBody(credited.append)
-    body._feed(b"12345")
-    body._feed(b"67890")
-    body._end()
+    body.feed_data(b"12345")
+    body.feed_data(b"67890")
+    body.feed_eof()
     with pytest.raises(BodyTooLarge):
         await body.read_all(8)
     assert sum(credited) == 10

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -20,6 +19,7 @@ from polly_pipeline.local.http.types import (
     Responder,
     ServerOptions,
     StreamClosed,
+    serve_request,
 )
 
 __all__ = ["ServerConnection"]
@@ -131,24 +131,10 @@ class ServerConnection(ConnectionControl):
         on_done: Callable[[], None],
     ) -> None:
         try:
-            await self._options.handler(request, body, responder)
-        except StreamClosed as exc:
-            log.debug("connection %d: %s %s: %s", self.id, request.method, request.path, exc)
-        except Exception:
-            log.warning(
-                "connection %d: handler failed for %s %s",
-                self.id,
-                request.method,
-                request.path,
-                exc_info=True,
+            await serve_request(
+                self._options.handler, request, body, responder, where=f"connection {self.id}"
             )
-            await responder._fail_after_error()
-        else:
-            if not responder.closed:
-                with contextlib.suppress(StreamClosed):
-                    await responder.end()
         finally:
-            body._discard()
             on_done()
 
     def _set_idle(self, idle: bool) -> None:

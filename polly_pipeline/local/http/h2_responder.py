@@ -78,7 +78,7 @@ class H2Responder(Responder):
         except h2.exceptions.ProtocolError as exc:
             raise StreamClosed(f"cannot end the stream: {exc}") from exc
         self.ended = True
-        self._mark_closed()
+        self.mark_closed()
         conn.flush()
 
     def reset(self, error_code: int = INTERNAL_ERROR) -> None:
@@ -89,8 +89,8 @@ class H2Responder(Responder):
         with contextlib.suppress(h2.exceptions.ProtocolError):  # already closed on h2's side
             conn.h2.reset_stream(self.stream_id, error_code)
         self.reset_sent = True
-        self._mark_closed()
-        self._body._fail(StreamClosed("the stream was reset by the server"))
+        self.mark_closed()
+        self._body.set_exception(StreamClosed("the stream was reset by the server"))
         conn.flush()
         conn._wake_flow()
         conn._maybe_forget(self.stream_id)

@@ -111,11 +111,11 @@ class H1Connection(ServerConnection):
             elif isinstance(event, h11.Data):
                 if self._current is not None:
                     self._buffered += len(event.data)
-                    self._current.body._feed(bytes(event.data))
+                    self._current.body.feed_data(bytes(event.data))
                     self._update_reading()
             elif isinstance(event, h11.EndOfMessage):
                 if self._current is not None:
-                    self._current.body._end()
+                    self._current.body.feed_eof()
                 self._next_cycle()
             elif isinstance(event, h11.ConnectionClosed):
                 self._fail_current("the client closed the connection")
@@ -189,8 +189,8 @@ class H1Connection(ServerConnection):
 
     def _fail_current(self, why: str) -> None:
         if self._current is not None:
-            self._current.body._fail(StreamClosed(why))
-            self._current._mark_closed()
+            self._current.body.set_exception(StreamClosed(why))
+            self._current.mark_closed()
 
     # -- backpressure ----------------------------------------------------------------------
 
@@ -253,12 +253,12 @@ class H1Responder(Responder):
         conn = self.connection
         conn.write(conn.h11.send(h11.EndOfMessage()) or b"")
         self._ended = True
-        self._mark_closed()
+        self.mark_closed()
 
     def reset(self, error_code: int = INTERNAL_ERROR) -> None:
         """HTTP/1.1 cannot reset one exchange: abort the connection."""
         if self.closed:
             return
-        self._mark_closed()
-        self.body._fail(StreamClosed("the exchange was aborted by the server"))
+        self.mark_closed()
+        self.body.set_exception(StreamClosed("the exchange was aborted by the server"))
         self.connection.drop()

@@ -260,13 +260,13 @@ class H2Connection(ServerConnection):
         if flow > len(data):
             self._credit_stream(stream_id, flow - len(data))  # padding is never "consumed"
         if data:
-            stream.body._feed(data)
+            stream.body.feed_data(data)
 
     def _on_remote_end(self, stream_id: int | None) -> None:
         stream = self._streams.get(stream_id or 0)
         if stream is not None:
             stream.remote_closed = True
-            stream.body._end()
+            stream.body.feed_eof()
             self._maybe_forget(stream_id or 0)
 
     def _on_reset(self, stream_id: int | None, error_code: int | None) -> None:
@@ -276,8 +276,10 @@ class H2Connection(ServerConnection):
         log.debug("connection %d: client reset stream %s (%s)", self.id, stream_id, error_code)
         stream.remote_closed = True
         stream.responder.reset_received = True
-        stream.body._fail(StreamClosed(f"the client reset the stream (error code {error_code})"))
-        stream.responder._mark_closed()
+        stream.body.set_exception(
+            StreamClosed(f"the client reset the stream (error code {error_code})")
+        )
+        stream.responder.mark_closed()
         self._wake_flow()
         self._maybe_forget(stream_id or 0)
 
@@ -318,8 +320,8 @@ class H2Connection(ServerConnection):
 
     def _fail_streams(self, why: str) -> None:
         for stream in self._streams.values():
-            stream.body._fail(StreamClosed(why))
-            stream.responder._mark_closed()
+            stream.body.set_exception(StreamClosed(why))
+            stream.responder.mark_closed()
         self._wake_flow()
 
     # -- flow control --------------------------------------------------------------------------

@@ -11,12 +11,15 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from polly_pipeline.errors import ServerSideError
+
+log = logging.getLogger("polly_pipeline.local.http")
 
 __all__ = [
     "INTERNAL_ERROR",
@@ -29,6 +32,7 @@ __all__ = [
     "ServerOptions",
     "StreamClosed",
     "decode_header_text",
+    "serve_request",
 ]
 
 #: HTTP/2 error code INTERNAL_ERROR (RFC 9113 section 7).
@@ -126,9 +130,11 @@ class RequestBody:
         """True once the client has sent the whole body (it may not all be consumed yet)."""
         return self._ended
 
-    # -- fed by the connection ------------------------------------------------------------
+    # -- the engine's side: fed by the connection (HTTP/2, HTTP/1.1 or in memory), like
+    # asyncio.StreamReader's feed_data / feed_eof; handlers never call these ----------------
 
-    def _feed(self, data: bytes) -> None:
+    def feed_data(self, data: bytes) -> None:
+        """Deliver a piece of the request body (credited at once while discarding)."""
         if self._discarding:
             self._credit(len(data))
             return
@@ -136,16 +142,18 @@ class RequestBody:
         self.buffered += len(data)
         self._wake()
 
-    def _end(self) -> None:
+    def feed_eof(self) -> None:
+        """The client ended the body."""
         self._ended = True
         self._wake()
 
-    def _fail(self, error: StreamClosed) -> None:
+    def set_exception(self, error: StreamClosed) -> None:
+        """The exchange broke before the body ended: the next read raises ``error``."""
         if not self._ended and self._error is None:
             self._error = error
         self._wake()
 
-    def _discard(self) -> None:
+    def discard(self) -> None:
         """The handler is done: credit what is buffered and drop whatever else arrives."""
         self._discarding = True
         if self.buffered:
@@ -207,7 +215,8 @@ class Responder(abc.ABC):
         """Return once the stream is over: ended, reset by either side, or connection lost."""
         await self._closed_event.wait()
 
-    def _mark_closed(self) -> None:
+    def mark_closed(self) -> None:
+        """The engine's side: the stream is over (ended, reset or its connection lost)."""
         self.closed = True
         self._closed_event.set()
 
@@ -233,6 +242,32 @@ class Responder(abc.ABC):
 
 #: Serves one request: reads ``RequestBody`` and answers through ``Responder``, concurrently.
 Handler = Callable[[Request, RequestBody, Responder], Awaitable[None]]
+
+
+async def serve_request(
+    handler: Handler, request: Request, body: RequestBody, responder: Responder, *, where: str
+) -> None:
+    """Run ``handler`` for one exchange, as every engine does.
+
+    A handler that returns without ending its response gets it ended; one that raises gets a
+    500 (or a reset once headers are out) and a warning in the log naming ``where`` and the
+    request; a closed stream is routine (debug). Whatever of the body is left is discarded.
+    """
+    try:
+        await handler(request, body, responder)
+    except StreamClosed as exc:
+        log.debug("%s: %s %s: %s", where, request.method, request.path, exc)
+    except Exception:
+        log.warning(
+            "%s: handler failed for %s %s", where, request.method, request.path, exc_info=True
+        )
+        await responder._fail_after_error()
+    else:
+        if not responder.closed:
+            with contextlib.suppress(StreamClosed):
+                await responder.end()
+    finally:
+        body.discard()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,147 @@
+"""The package's shape, as README's "Layout" and ARCHITECTURE.md draw it, checked on the source.
+
+Three rules a reader relies on: imports point down the layers only; no module reaches into
+the private attributes of a module in another package; modules stay small enough to read.
+The checks read the source with :mod:`ast`, so function-level (lazy) imports count too.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import polly_pipeline
+
+PACKAGE = Path(polly_pipeline.__file__).parent
+
+#: What each part of the package may import (besides itself). Lower parts first; a part may
+#: import only parts listed for it, so an upward import (a lower layer using a higher one)
+#: fails with the edge named.
+ALLOWED: dict[str, set[str]] = {
+    "errors": set(),
+    "_aio": set(),
+    "audio": {"errors"},
+    "text": {"errors"},
+    "protocol": {"errors", "audio"},
+    "transport": {"errors", "_aio"},
+    "client": {"errors", "_aio", "protocol", "transport"},
+    "session": {"errors", "_aio", "audio", "protocol", "client"},
+    "sources": {"errors", "_aio"},
+    "sinks": {"errors", "_aio", "audio"},
+    "plugins": {"errors", "sinks"},
+    "pipeline": {"errors", "_aio", "audio", "protocol", "session", "text", "sinks", "sources"},
+    # the embedded service: beside the engine, built from its lower layers (it speaks the
+    # protocol, encodes audio, and its in-memory transport plugs into the client)
+    "local": {"errors", "_aio", "audio", "protocol", "transport", "client"},
+    "testing": {"errors", "_aio", "local", "sources", "client", "protocol", "audio"},
+    "backends": {"errors", "client", "local", "sources"},
+}
+#: Entry points may use everything below them.
+TOP = {"cli", "__init__", "gateway"}
+
+
+def _modules() -> Iterator[tuple[Path, ast.Module]]:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        yield path, ast.parse(path.read_text(encoding="utf-8"))
+
+
+def _part(path: Path) -> str:
+    """The top-level part a module belongs to: ``session`` for session/turn.py, ``errors``."""
+    return path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+
+
+def _imported_parts(tree: ast.Module) -> Iterator[tuple[int, str]]:
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "polly_pipeline":
+                yield node.lineno, parts[1] if len(parts) > 1 else "__init__"
+
+
+def test_imports_point_down_the_layers() -> None:
+    upward: list[str] = []
+    for path, tree in _modules():
+        part = _part(path)
+        if part in TOP:
+            continue
+        assert part in ALLOWED, f"{part} is not placed in a layer: add it to ALLOWED"
+        for line, target in _imported_parts(tree):
+            if target != part and target not in ALLOWED[part]:
+                upward.append(f"{path.relative_to(PACKAGE)}:{line} ({part}) imports {target}")
+    assert not upward, "imports against the layers:\n" + "\n".join(upward)
+
+
+def test_the_rule_catches_an_upward_import() -> None:
+    tree = ast.parse("def f():\n    from polly_pipeline.session import SpeechSession\n")
+    targets = {target for _, target in _imported_parts(tree)}
+    assert targets == {"session"}
+    assert "session" not in ALLOWED["client"]
+
+
+def _private_names_by_package() -> dict[str, set[Path]]:
+    """Each private attribute or function name, and the package folders that define it."""
+    defined: dict[str, set[Path]] = defaultdict(set)
+    for path, tree in _modules():
+        for node in ast.walk(tree):
+            name = None
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                name = node.name
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                name = node.attr
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                name = node.id
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                name = node.target.id
+            if name and name.startswith("_") and not name.startswith("__"):
+                defined[name].add(path.parent)
+    return defined
+
+
+def _foreign_private_uses(path: Path, tree: ast.Module, defined: dict[str, set[Path]]) -> list[str]:
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            home = node.module.split(".")
+            if home[0] != "polly_pipeline":
+                continue
+            folder = PACKAGE.joinpath(*home[1:])
+            folder = folder if folder.is_dir() else folder.parent
+            for alias in node.names:
+                if alias.name.startswith("_") and folder != path.parent:
+                    found.append(f"imports {alias.name} from {node.module}")
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+            if node.attr.startswith("__") or (
+                isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
+            ):
+                continue
+            homes = defined.get(node.attr)
+            if homes and path.parent not in homes:  # only our own names: not argparse's
+                owner = ", ".join(sorted(str(h.relative_to(PACKAGE.parent)) for h in homes))
+                found.append(f"line {node.lineno}: {ast.unparse(node)} (defined in {owner})")
+    return found
+
+
+def test_no_module_reaches_into_another_packages_private_attributes() -> None:
+    defined = _private_names_by_package()
+    problems = [
+        f"{path.relative_to(PACKAGE)} {use}"
+        for path, tree in _modules()
+        for use in _foreign_private_uses(path, tree, defined)
+    ]
+    assert not problems, "private attributes used outside their package:\n" + "\n".join(problems)
+
+
+def test_the_private_rule_catches_a_reach_across_packages() -> None:
+    defined = {"_conn": {PACKAGE / "transport"}}
+    tree = ast.parse("def f(stream):\n    return stream._conn\n")
+    assert _foreign_private_uses(PACKAGE / "session" / "x.py", tree, defined) == [
+        "line 2: stream._conn (defined in polly_pipeline/transport)"
+    ]
+    assert _foreign_private_uses(PACKAGE / "transport" / "x.py", tree, defined) == []
