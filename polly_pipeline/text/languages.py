@@ -11,8 +11,12 @@ or a Polly language code (``"de-DE"``, ``"cmn-CN"``, ``"arb"``), into :class:`La
   never split inside an abbreviation or a number;
 - ``abbreviations``: words that end with a period without ending a sentence (pysbd's list for
   the language plus ours; a short list of our own for the fallback languages);
-- ``ordinal_dots``: whether "5." can be an ordinal inside a sentence ("am 5. Mai",
-  "5. sınıf"), which makes a number before a period ambiguous.
+- ``never_final``: abbreviations that always stand before what they qualify: titles ("Dr.",
+  "Sr.", "Dhr.", "Sig.") and words such as "approx.", "inkl.", "vs.". They never end a
+  sentence, so they are not cut before a capital either (pysbd cuts "el Sr. | García",
+  "inkl. | Steuer");
+- ``ordinal_dots``: whether a number before a period can sit inside a sentence: ordinals
+  ("am 5. Mai", "5. sınıf") or Korean dates ("2023. 10. 3."), which makes it ambiguous.
 """
 
 from __future__ import annotations
@@ -75,8 +79,21 @@ FALLBACK_LANGUAGES: Final[dict[str, frozenset[str]]] = {
     "cy": frozenset({"e.e", "h.y", "sef", "ayb", "etc", "dr", "st"}),
 }
 
-#: Languages where "5." is an ordinal inside a sentence.
-_ORDINAL_DOTS: Final = frozenset({"de", "da", "nb", "fi", "is", "tr", "cs", "sk", "pl", "hu"})
+#: Titles and other abbreviations that stand before what they qualify, per language.
+_NEVER_FINAL: Final[dict[str, frozenset[str]]] = {
+    "en": frozenset({"mr", "mrs", "ms", "messrs", "dr", "prof", "rev", "capt", "sgt", "lt"})
+    | {"approx", "incl", "excl", "vs", "cf"},
+    "de": frozenset({"hr", "hrn", "dr", "prof", "dipl", "mag", "inkl", "exkl", "zzgl", "vgl"}),
+    "fr": frozenset({"mm", "mme", "mmes", "mlle", "mlles", "dr", "pr", "me"}),
+    "es": frozenset({"sr", "sra", "srta", "sres", "sras", "dr", "dra", "prof", "lic", "dña"}),
+    "it": frozenset({"sig", "sigg", "sig.ra", "sig.na", "dott", "dott.ssa", "ing", "avv"}),
+    "nl": frozenset({"dhr", "mevr", "mw", "dr", "drs", "ir", "ing", "prof"}),
+    "pt": frozenset({"sr", "sra", "srta", "dr", "dra", "prof", "profa", "eng"}),
+    "tr": frozenset({"dr", "prof", "doç", "av", "müh"}),
+}
+
+#: Languages where a number before a period can sit inside a sentence (ordinals, dates).
+_ORDINAL_DOTS: Final = frozenset({"de", "da", "nb", "fi", "is", "tr", "cs", "sk", "pl", "hu", "ko"})
 
 
 @dataclass(frozen=True)
@@ -86,6 +103,7 @@ class LanguageRules:
     code: str
     pysbd: str | None
     abbreviations: frozenset[str]
+    never_final: frozenset[str]
     ordinal_dots: bool
 
 
@@ -108,10 +126,15 @@ def language_rules(code: str) -> LanguageRules:
     if base in LANGUAGE_CODES:
         listed = getattr(getattr(LANGUAGE_CODES[base], "Abbreviation", None), "ABBREVIATIONS", ())
         abbreviations = frozenset(a.strip().lower() for a in listed) | _EXTRA.get(base, frozenset())
-        return LanguageRules(code, base, abbreviations, base in _ORDINAL_DOTS)
-    if base in FALLBACK_LANGUAGES:
-        return LanguageRules(code, None, FALLBACK_LANGUAGES[base], base in _ORDINAL_DOTS)
-    raise ConfigurationError(
-        f"language {code!r} is not supported; use a Polly language code such as 'de-DE' or one "
-        f"of: {', '.join(supported_languages())}"
+        pysbd: str | None = base
+    elif base in FALLBACK_LANGUAGES:
+        abbreviations, pysbd = FALLBACK_LANGUAGES[base], None
+    else:
+        raise ConfigurationError(
+            f"language {code!r} is not supported; use a Polly language code such as 'de-DE' or "
+            f"one of: {', '.join(supported_languages())}"
+        )
+    never_final = _NEVER_FINAL.get(base, frozenset())
+    return LanguageRules(
+        code, pysbd, abbreviations | never_final, never_final, base in _ORDINAL_DOTS
     )

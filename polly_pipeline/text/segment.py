@@ -61,18 +61,23 @@ _WS: Final = re.compile(r"\s+")
 #: The next place a cut may go: a whitespace run (ending after its first line break, if it has
 #: one), a CJK sentence end or a CJK comma.
 _BREAK: Final = re.compile(r"[^\S\n]*\n|[^\S\n]+|[。！？｡]+|[、，､]")
-_CLOSING: Final = "\"'”’)]}»」』）】〕"
+_CLOSING: Final = "\"'”“’)]}»«」』）】〕"
 _CLOSE_CLASS: Final = f"[{re.escape(_CLOSING)}]*"
 _TERMINAL: Final = re.compile(rf"[.!?…。！？｡]{_CLOSE_CLASS}\Z")
 _CLAUSE: Final = re.compile(rf"[,;:，、､；：]{_CLOSE_CLASS}\Z|\A(?:[—–]|--?)\Z|—\Z")
-_PROTECTORS: Final = re.compile(r"[()\[\]{}\"“”«»<>「」『』（）【】〔〕]")
+_PROTECTORS: Final = re.compile(r"[()\[\]{}\"“”„«»<>「」『』（）【】〔〕]")
 _ANGLES: Final = re.compile(r"[<>]")
 _OPENERS: Final = "([{「『（【〔"
 _CLOSERS: Final = ")]}」』）】〕"
-_LEADING: Final = "([{\"'“‘«¿¡「『（【"
+_LEADING: Final = "([{\"'“„‘«»¿¡「『（【"
 #: Characters that begin a sentence after a terminal mark and whitespace, besides letters
 #: without case (CJK, Hangul, Arabic, Devanagari, ...) and capitals.
-_STARTERS: Final = frozenset('"“‘«¿¡([「『（【')
+_STARTERS: Final = frozenset('"“„‘«¿¡([「『（【')
+#: Quotes that open, each with the marks that close it: "…", “…” (English), „…“ (German),
+#: «…» (French), »…« (German) and »…» (Swedish, Finnish).
+_QUOTE_CLOSERS: Final = {'"': '"', "“": "”", "„": "“”", "«": "»", "»": "«»"}
+#: Words made of dotted letter groups ("U.S.", "e.g.", "d.w.z.", "o.s.frv."): abbreviations.
+_DOTTED: Final = re.compile(r"(?:[^\W\d_]{1,4}\.)+[^\W\d_]{1,4}")
 #: Brackets or quotes opened longer ago than this no longer protect (stray or unmatched).
 _PROTECT_SPAN: Final = 250
 #: pysbd sees at most about this much of the sentence before a candidate boundary.
@@ -182,7 +187,7 @@ class Segmenter:
         self._first = True
         self._words = 0
         self._brackets: list[int] = []  # absolute offsets of open brackets
-        self._quote: int | None = None  # absolute offset of an open double quote
+        self._quotes: list[tuple[int, str]] = []  # open quotes: offset, closing marks
         self._tag = False
         self._best = [0, 0, 0, 0, 0]  # latest fallback cut per tier (0: none)
 
@@ -278,7 +283,10 @@ class Segmenter:
 
         Cut when ``nxt`` can only start a sentence and ``word`` is no abbreviation, initial,
         ordinal or ellipsis; never before a lowercase letter or a digit ("e.g. the",
-        "Jan. 1", "5 p. m. del lunes"); ask pysbd about the rest.
+        "Jan. 1", "5 p. m. del lunes") nor after a title or the like ("Sr. García",
+        "inkl. Steuer"); ask pysbd about the rest. A word with inner periods is an
+        abbreviation only if it is made of short letter groups ("U.S.", "d.w.z."); a host
+        name, e-mail address or decimal ends like a word.
         """
         if nxt.isdigit() or nxt.islower():
             return _NO
@@ -290,11 +298,14 @@ class Segmenter:
         if core[-1] == "…" or core.endswith(".."):
             return _ASK  # "Wait... What?" or a trailing-off sentence
         stem = core[:-1].lstrip(_LEADING)
-        if not stem or "." in stem or (len(stem) == 1 and stem.isalpha()):
+        lower = stem.lower()
+        if lower in self._lang.never_final:
+            return _NO
+        if not stem or (len(stem) == 1 and stem.isalpha()) or _DOTTED.fullmatch(stem):
             return _ASK  # "U.S.", "e.g.", an initial
-        if stem.isdigit():
+        if stem.replace(".", "").isdigit():  # "1945.", "1.1.2020."
             return _ASK if self._lang.ordinal_dots else _CUT
-        if stem.lower() in self._lang.abbreviations:
+        if lower in self._lang.abbreviations:
             return _ASK
         return _CUT
 
@@ -322,7 +333,7 @@ class Segmenter:
             return None
         abs_p = self._base + p
         protected = bool(self._brackets and abs_p - self._brackets[-1] <= _PROTECT_SPAN) or (
-            self._quote is not None and abs_p - self._quote <= _PROTECT_SPAN
+            self._quotes and abs_p - self._quotes[-1][0] <= _PROTECT_SPAN
         )
         if verdict == _ASK:
             verdict = _CUT if self._pysbd_boundary(p, q) else _NO
@@ -377,12 +388,10 @@ class Segmenter:
             elif ch in _CLOSERS:
                 if self._brackets:
                     self._brackets.pop()
-            elif ch == '"':
-                self._quote = None if self._quote is not None else pos
-            elif ch in "“«":
-                self._quote = pos
-            elif ch in "”»":
-                self._quote = None
+            elif self._quotes and ch in self._quotes[-1][1]:
+                self._quotes.pop()
+            elif ch in _QUOTE_CLOSERS:
+                self._quotes.append((pos, _QUOTE_CLOSERS[ch]))
             elif ch == "<":
                 nxt = word[m.end() : m.end() + 1]
                 self._tag = nxt.isalpha() or nxt in ("/", "!", "?")
