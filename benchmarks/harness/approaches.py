@@ -7,11 +7,8 @@
   sentences complete (Pipecat, LiveKit Agents, vocode), one at a time or all at once in
   threads; audio plays in sentence order.
 
-The local service's SynthesizeSpeech path does not apply the latency model (only the
-bidirectional stream does), so the REST approaches add it on the client side: a sentence's
-audio counts as available no earlier than its request start + first-audio latency + network
-delay. That is generous to them: the real-time factor is not applied and the request's own
-network delay is not counted.
+The local service's SynthesizeSpeech applies the latency model itself (first audio, real-time
+pacing, network delay), as the bidirectional stream does.
 """
 
 from __future__ import annotations
@@ -24,7 +21,6 @@ from typing import Any
 
 from harness.common import (
     PCM_BYTES_PER_SECOND,
-    SERVICE_FLOOR,
     VOICE,
     RecordingSink,
     RunResult,
@@ -91,12 +87,11 @@ async def run_whole(
 
 def _synthesize(boto: Any, text: str) -> tuple[float, float]:
     """One SynthesizeSpeech call (in a thread): (monotonic time playable, audio seconds)."""
-    started = time.monotonic()
     reply = boto.synthesize_speech(
         Text=text, VoiceId=VOICE, OutputFormat="pcm", Engine="generative"
     )
     audio = reply["AudioStream"].read()
-    return max(time.monotonic(), started + SERVICE_FLOOR), len(audio) / PCM_BYTES_PER_SECOND
+    return time.monotonic(), len(audio) / PCM_BYTES_PER_SECOND
 
 
 async def run_rest(

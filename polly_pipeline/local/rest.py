@@ -2,7 +2,9 @@
 
 Both speak AWS's REST-JSON protocol over HTTP/1.1 or HTTP/2, so botocore's own Polly client
 works against the local service. SynthesizeSpeech renders audio with the offline voice, or
-speech marks for ``OutputFormat=json``.
+speech marks for ``OutputFormat=json``, and answers under the same latency model as the
+bidirectional stream: the response starts no earlier than the first-audio latency (plus the
+network delay) after the request, and the audio goes out at the real-time factor's pace.
 """
 
 from __future__ import annotations
@@ -10,14 +12,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
 from typing import Any
 from urllib.parse import parse_qsl
 
 from polly_pipeline.audio import CONTENT_TYPES, StreamEncoder
 from polly_pipeline.errors import FieldProblem, ServiceException, ValidationException
 from polly_pipeline.local.auth import Authenticator
+from polly_pipeline.local.config import LocalServiceConfig
 from polly_pipeline.local.http import Request, RequestBody, Responder
 from polly_pipeline.local.operation_errors import OperationError, field_errors, send_json
+from polly_pipeline.local.pacing import paced_pieces, release_window
 from polly_pipeline.local.render import render_pcm
 from polly_pipeline.local.speech_marks import SUPPORTED_MARK_TYPES, speech_marks
 from polly_pipeline.local.stream_checks import check_ssml
@@ -33,16 +38,23 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 class RestOperations:
-    """SynthesizeSpeech and DescribeVoices; counts the requests it served."""
+    """SynthesizeSpeech and DescribeVoices; counts the requests it served.
 
-    def __init__(self, auth: Authenticator) -> None:
+    Args:
+        auth: checks every request's signature.
+        config: the service's configuration; its latency model is read per request.
+    """
+
+    def __init__(self, auth: Authenticator, config: LocalServiceConfig) -> None:
         self._auth = auth
+        self._config = config
         self.requests = 0
 
     async def synthesize_speech(
         self, request: Request, body: RequestBody, responder: Responder
     ) -> None:
         raw = await body.read_all(_MAX_REST_BODY)
+        requested = time.monotonic()
         self._auth.authenticate(request, hashlib.sha256(raw).hexdigest())
         self.requests += 1
         try:
@@ -85,25 +97,45 @@ class RestOperations:
                 raise OperationError(
                     400, "InvalidSsmlException", {"message": exc.message}
                 ) from None
+        seconds = 0.0
         if marks:
             audio = await asyncio.to_thread(speech_marks, text, voice, marks)
             content_type = _SPEECH_MARKS
         else:
             rate = params.effective_sample_rate
             pcm = await render_pcm(text, voice, ssml=text_type == "ssml", sample_rate=rate)
+            seconds = len(pcm) / 2 / rate
             encoder = StreamEncoder(params.output_format, rate)  # type: ignore[arg-type]
             audio = encoder.encode(pcm) + encoder.flush()
             content_type = CONTENT_TYPES[params.output_format]
-        await responder.send_headers(
-            200,
-            [
-                ("content-type", content_type),
-                ("content-length", str(len(audio))),
-                ("x-amzn-requestcharacters", str(len(text))),
-                ("x-amzn-requestid", new_request_id()),
-            ],
-        )
-        await responder.send_data(audio)
+        reply = [
+            ("content-type", content_type),
+            ("content-length", str(len(audio))),
+            ("x-amzn-requestcharacters", str(len(text))),
+            ("x-amzn-requestid", new_request_id()),
+        ]
+        await self._send_paced(responder, reply, audio, requested, seconds)
+
+    async def _send_paced(
+        self,
+        responder: Responder,
+        headers: list[tuple[str, str]],
+        audio: bytes,
+        requested: float,
+        seconds: float,
+    ) -> None:
+        """Answer under the latency model: headers with the first audio, then audio at pace."""
+        latency = self._config.latency
+        start, end = release_window(latency, requested, 0.0, seconds)
+        pieces = paced_pieces(audio, self._config.audio_event_bytes, start, end)
+        for n, (at, piece) in enumerate(pieces):
+            wait = at + latency.network_delay - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if n == 0:
+                await responder.send_headers(200, headers)
+            if piece:
+                await responder.send_data(piece)
         await responder.end()
 
     def _params_rest(self, headers: dict[str, str]) -> tuple[SynthesisParams, VoiceInfo]:

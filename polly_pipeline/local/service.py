@@ -101,7 +101,7 @@ class LocalPollyService(AsyncResource):
         #: the most recent streams' records (bounded, so a long-running service stays flat)
         self.streams: deque[StreamRecord] = deque(maxlen=STREAM_RECORDS)
         self._auth = Authenticator(self.config, self._clock)
-        self._rest = RestOperations(self._auth)
+        self._rest = RestOperations(self._auth, self.config)
         self._router = self._mount()
         self._budgets: weakref.WeakKeyDictionary[ConnectionControl, ByteBudget] = (
             weakref.WeakKeyDictionary()

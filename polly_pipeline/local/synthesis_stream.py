@@ -38,6 +38,7 @@ from polly_pipeline.local.budget import ByteBudget, reserve
 from polly_pipeline.local.config import Fault, LocalServiceConfig
 from polly_pipeline.local.frame_guard import FrameSizeGuard, FrameTooLarge
 from polly_pipeline.local.http import Request, RequestBody, Responder, StreamClosed
+from polly_pipeline.local.pacing import paced_pieces, release_window
 from polly_pipeline.local.render import render_pcm
 from polly_pipeline.local.stream_checks import StopStream, apply_fault, check_ssml
 from polly_pipeline.local.stream_record import StreamRecord, billable_characters
@@ -313,9 +314,9 @@ class SynthesisSession:
             seconds = len(pcm) / 2 / self._rate
             self.record.audio_seconds += seconds
             data = self._encoder.encode(pcm)
-            # release no earlier than the model's first-audio latency, then at the model's pace
-            release = max(started + latency.first_audio, self._audio_released_at)
-            self._audio_released_at = release + seconds * latency.real_time_factor
+            release, self._audio_released_at = release_window(
+                latency, started, self._audio_released_at, seconds
+            )
             await self._emit(data, release, self._audio_released_at, text)
         flushed = self._encoder.flush()
         await self._emit(flushed, self._audio_released_at, self._audio_released_at, None)
@@ -323,12 +324,10 @@ class SynthesisSession:
 
     async def _emit(self, data: bytes, start: float, end: float, text: str | None) -> None:
         """Queue audio for the writer, no further ahead of the wire than the budgets allow."""
-        size = self._config.audio_event_bytes
-        pieces = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
-        for n, piece in enumerate(pieces):
+        pieces = paced_pieces(data, self._config.audio_event_bytes, start, end)
+        for n, (at, piece) in enumerate(pieces):
             await reserve(len(piece), *self._budgets)
             self._held += len(piece)
-            at = start + (end - start) * n / len(pieces)
             last = n == len(pieces) - 1
             self._out.put_nowait((at, piece, text if last else None))
 
