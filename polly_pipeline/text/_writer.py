@@ -19,7 +19,11 @@ _ENDS: Final = frozenset(".!?…:;,。！？、，：；")
 #: A unit that ends with one of these ends a sentence.
 _FINAL: Final = frozenset(".!?…。！？")
 #: Punctuation that attaches to the previous word even across a pending space (a dropped
-#: emoji or link must not leave "Great job !" behind).
+#: emoji or link must not leave "Great job !" behind). French spacing is normalised the same
+#: way on purpose: the (narrow no-break) space French typography puts before ``? ! : ;``
+#: carries no speech, so "Tu viens ce soir ? Oui" becomes "Tu viens ce soir? Oui": one billed
+#: character less per mark, and the segmenter sees one word ending a sentence, as in every
+#: other language (it also cuts after a lone "?" when fed French text directly).
 _ATTACHED: Final = frozenset(".,!?;:…。！？、，")
 _SSML: Final = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 

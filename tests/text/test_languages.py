@@ -22,7 +22,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from polly_pipeline.text import Segment, Segmenter, SegmenterOptions
+from polly_pipeline.text import (
+    MarkdownCleaner,
+    Segment,
+    Segmenter,
+    SegmenterOptions,
+    clean_markdown,
+)
 
 #: Cut at every sentence end: the strictest setting for "never cut inside X".
 EAGER_OPTIONS = {"min_chars": 0, "first_fragment": False}
@@ -225,3 +231,25 @@ def test_a_japanese_or_chinese_first_sentence_may_go_out_at_its_first_comma(
     seg = Segmenter(SegmenterOptions(language=language))
     released = [s for ch in text for s in seg.feed(ch)][:1]
     assert released == [Segment(first, 0, "first_fragment")]
+
+
+def test_the_cleaner_attaches_french_spacing_to_the_word_before() -> None:
+    # the space before ? ! : ; (plain, no-break or narrow no-break) carries no speech
+    text = "Tu viens ce soir ? Oui\u00a0! Il a dit\u202f: « Attends » ; puis rien."
+    assert clean_markdown(text) == "Tu viens ce soir? Oui! Il a dit: « Attends »; puis rien."
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_french_question_is_cut_after_its_mark_while_streaming(data: st.DataObject) -> None:
+    text = "Tu viens ce soir ? Oui, bien sûr."
+    pieces = data.draw(chunkings(len(text)))
+    cleaner, seg = MarkdownCleaner(), Segmenter(SegmenterOptions(language="fr-FR"))
+    released: list[tuple[int, Segment]] = []
+    for a, b in itertools.pairwise([0, *pieces, len(text)]):
+        released.extend((b, s) for s in seg.feed(cleaner.feed(text[a:b])))
+    segments = [s for _, s in released] + seg.feed(cleaner.flush()) + seg.flush()
+    assert [s.text for s in segments] == ["Tu viens ce soir? ", "Oui, bien sûr."]
+    settled = text.index("Oui") + 1  # the "O" after the question settles the boundary
+    assert released
+    assert released[0][0] == min(b for b in [*pieces, len(text)] if b >= settled)
