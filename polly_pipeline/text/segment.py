@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from polly_pipeline.errors import ConfigurationError
-from polly_pipeline.text._emoji import GLUE
+from polly_pipeline.text._emoji import GLUE, ZWJ
 
 with warnings.catch_warnings():
     # pysbd 0.3.x has invalid escape sequences in regex literals; compiling its sources on a
@@ -88,6 +88,11 @@ _LOOKAHEAD: Final = 100
 _MAX_GRAPHEME: Final = 32
 #: Ideographs, kana and Hangul: each weighs three characters of the first-fragment minimum.
 _WIDE: Final = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+#: Unicode categories of marks that belong to the character before them.
+_MARKS: Final = frozenset({"Mn", "Mc", "Me"})
+#: Viramas of the Indic scripts (Devanagari to Malayalam): a conjunct goes on after them.
+_VIRAMAS: Final = frozenset("\u094d\u09cd\u0a4d\u0acd\u0b4d\u0bcd\u0c4d\u0ccd\u0d4d")
 
 # How a sentence-end candidate is judged.
 _CUT, _NO, _ASK = range(3)
@@ -434,9 +439,9 @@ class Segmenter:
         c = next((c for c in candidates if c > 0), 0)
         if not c:  # no boundary at all: cut inside the word, but not inside a grapheme
             c = limit
-            while c > max(1, limit - _MAX_GRAPHEME) and _joins_previous(buf[c]):
+            while c > max(1, limit - _MAX_GRAPHEME) and _inside_grapheme(buf, c):
                 c -= 1
-            if _joins_previous(buf[c]):
+            if _inside_grapheme(buf, c):
                 c = limit  # no real grapheme is this long (100,000 accents on one letter)
         if c > self._scan:  # part of an unscanned word goes out: keep protection in step
             self._protect(buf[self._scan : c], self._scan)
@@ -460,6 +465,33 @@ def _tag_after(word: str, in_tag: bool) -> bool:
     return in_tag
 
 
-def _joins_previous(ch: str) -> bool:
-    """Whether ``ch`` belongs to the character before it (combining mark, emoji glue)."""
-    return ch in GLUE or unicodedata.combining(ch) != 0 or 0x1F3FB <= ord(ch) <= 0x1F3FF
+def _inside_grapheme(buf: str, c: int) -> bool:
+    """Whether a cut before ``buf[c]`` (``c >= 1``) splits a grapheme cluster.
+
+    The rules of UAX #29 that matter for speech, simplified: marks (``Mn Mc Me``: accents,
+    Indic vowel signs and viramas), emoji glue and skin tones belong to what precedes them;
+    nothing is cut after a zero-width joiner (emoji ZWJ sequences) or a virama (Indic
+    conjuncts such as "क्ष"); regional indicators pair up into flags; conjoining Hangul jamo
+    stay one syllable.
+    """
+    ch, prev = buf[c], buf[c - 1]
+    cp, pp = ord(ch), ord(prev)
+    if ch in GLUE or prev == ZWJ or prev in _VIRAMAS or 0x1F3FB <= cp <= 0x1F3FF:
+        return True
+    if unicodedata.category(ch) in _MARKS:
+        return True
+    if 0x1160 <= cp <= 0x11FF or 0xD7B0 <= cp <= 0xD7FF:  # a vowel or final jamo
+        return True
+    if 0x1100 <= pp <= 0x115F or 0xA960 <= pp <= 0xA97F:  # after an initial jamo
+        return 0x1100 <= cp <= 0x115F or 0xAC00 <= cp <= 0xD7A3
+    if _is_regional(cp) and _is_regional(pp):
+        run = 1  # regional indicators before ``c``: an odd count leaves half a flag
+        while run < c and _is_regional(ord(buf[c - 1 - run])):
+            run += 1
+        return run % 2 == 1
+    return False
+
+
+def _is_regional(cp: int) -> bool:
+    """Whether code point ``cp`` is a regional indicator (half of a flag)."""
+    return 0x1F1E6 <= cp <= 0x1F1FF

@@ -366,3 +366,32 @@ def test_a_pathological_grapheme_is_cut_in_full_length_pieces() -> None:
         assert "".join(s.text for s in segs) == text
         assert len(segs) == 16  # 15 full cuts of 400 characters and the rest
         assert all(len(s.text) == 400 for s in segs[:-1])
+
+
+#: Grapheme clusters a listener hears as one character: emoji ZWJ sequences, skin tones,
+#: flags (regional-indicator pairs), a keycap, decomposed Hangul syllables (conjoining jamo)
+#: and Devanagari conjuncts and vowel signs.
+CLUSTERS = {
+    "family": ["👨\u200d👩\u200d👧\u200d👦"],
+    "family-skin": ["👨🏽\u200d👩🏽\u200d👧🏽", "👩🏿\u200d🤝\u200d👨🏻"],
+    "skin-tones": ["👍🏽", "👋🏿", "🧑🏻"],
+    "flags": ["🇺🇸", "🇩🇪", "🇯🇵", "🇫🇷"],
+    "keycap": ["1\ufe0f\u20e3"],
+    "hangul-jamo": ["\u1112\u1161\u11ab", "\u1100\u116e\u11a8", "\u110b\u1165"],
+    "devanagari": ["न", "म", "स्ते", "हि", "न्दी", "क्षि", "स्त्री", "का"],
+}
+
+
+@pytest.mark.parametrize("name", CLUSTERS)
+def test_the_length_cap_never_splits_a_grapheme_cluster(name: str) -> None:
+    clusters = CLUSTERS[name]
+    run = [clusters[n % len(clusters)] for n in range(40)]
+    text = "".join(run)
+    allowed = set(itertools.accumulate(len(c) for c in run))
+    for max_chars in range(max(map(len, clusters)), 61):
+        options = SegmenterOptions(max_chars=max_chars, min_chars=0)
+        for sizes in ((len(text),), (1,), (3, 1, 2)):
+            segs = segment(text, options, sizes)
+            assert all(len(s.text) <= max_chars for s in segs)
+            cuts = list(itertools.accumulate(len(s.text) for s in segs))
+            assert set(cuts) <= allowed, (max_chars, [s.text for s in segs])
