@@ -1,14 +1,25 @@
-"""The four ways to speak a streaming answer, each timed from the LLM request start.
+"""The ways to speak a streaming answer, each timed from the LLM request start.
 
-- ``pipeline``: this project: Pipeline + a warm SpeechSession on one bidirectional stream;
-- ``whole``: wait for the whole answer, then one ``start_speech_synthesis_stream`` call (all
-  that amazon-polly-streaming can do: one TextEvent, then close);
-- ``rest_seq`` / ``rest_conc``: botocore ``synthesize_speech`` over HTTP/1.1 per sentence as
-  sentences complete (Pipecat, LiveKit Agents, vocode), one at a time or all at once in
-  threads; audio plays in sentence order.
+- ``pipeline``: this project as a user runs it: ``Pipeline`` on a warm ``SpeechSession``
+  (cleaner, segmenter, flush policy, pre-warmed stream per turn).
+- ``naive``: a streaming client built from ordinary parts. When the question is asked it
+  opens one bidirectional stream with the low-level ``PollyStreamingClient.open_stream`` on the
+  client's warm HTTP/2 connection; it cuts the raw tokens with the plain regex
+  (:mod:`harness.plain`) and sends each sentence as one TextEvent the moment the regex sees it
+  end, the first with ``flush=True``, the others without; at the end of the answer it sends
+  the rest and ends the input. No cleaner (markdown goes out as written), no segmenter, no
+  session, no pipeline.
+- ``rest``: botocore ``synthesize_speech`` per sentence (the same plain regex splitter), one
+  request at a time in a worker thread on a warm HTTP/1.1 connection, each response body read
+  as it arrives (the first chunk is the first audio); audio plays in sentence order. The local
+  service's SynthesizeSpeech applies the latency model itself (first audio, real-time pacing,
+  network delay), as the stream does.
+- ``whole``: the whole answer first, then one stream with the raw text (one-shot
+  ``start_speech_synthesis_stream``, all that amazon-polly-streaming can do). Run only in the
+  full-answer runs.
 
-The local service's SynthesizeSpeech applies the latency model itself (first audio, real-time
-pacing, network delay), as the bidirectional stream does.
+Every approach can stop at its first audio (``whole=False``), as a barge-in would, so the many
+time-to-first-audio runs fit in the time budget.
 """
 
 from __future__ import annotations
@@ -19,25 +30,21 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from harness.common import (
-    PCM_BYTES_PER_SECOND,
-    VOICE,
-    RecordingSink,
-    RunResult,
-    paced_tokens,
-)
+from harness.common import PCM_BYTES_PER_SECOND, RecordingSink, RunResult, paced_tokens
+from harness.plain import PlainSplitter
 from polly_pipeline.client.client import PollyStreamingClient
 from polly_pipeline.local.config import DemoLLMConfig
 from polly_pipeline.pipeline import Pipeline
 from polly_pipeline.session.session import SpeechSession
-from polly_pipeline.text import MarkdownCleaner, Segmenter
 
 APPROACHES = {
-    "pipeline": "polly-pipeline (Pipeline + SpeechSession, one bidirectional stream)",
-    "whole": "whole answer, then one stream (amazon-polly-streaming)",
-    "rest_seq": "SynthesizeSpeech per sentence, sequential (HTTP/1.1)",
-    "rest_conc": "SynthesizeSpeech per sentence, concurrent threads (HTTP/1.1)",
+    "pipeline": "this pipeline (Pipeline + warm SpeechSession)",
+    "naive": "naive stream client (plain regex, one TextEvent per sentence, first flushed)",
+    "rest": "SynthesizeSpeech per sentence (plain regex, botocore, sequential)",
 }
+WHOLE = "whole answer, then one stream (raw text; amazon-polly-streaming)"
+#: How much of a SynthesizeSpeech body one read asks for: 1/32 s of pcm 16 kHz.
+REST_READ_BYTES = 1024
 
 
 async def run_pipeline(
@@ -62,94 +69,115 @@ async def run_pipeline(
     return RunResult("pipeline", arrivals[0][0], ready, arrivals)
 
 
-def _clean(text: str) -> str:
-    cleaner = MarkdownCleaner()
-    return cleaner.feed(text) + cleaner.flush()
-
-
-async def run_whole(
-    client: PollyStreamingClient, tokens: Sequence[str], llm: DemoLLMConfig, *, whole: bool = True
+async def run_naive(
+    client: PollyStreamingClient,
+    voice: str,
+    tokens: Sequence[str],
+    llm: DemoLLMConfig,
+    *,
+    whole: bool = True,
 ) -> RunResult:
-    """Collect the whole answer, then speak it with one one-shot stream."""
+    """The naive streaming client (see the module docstring)."""
     t0 = time.monotonic()
-    text = "".join([t async for t in paced_tokens(tokens, llm, t0)])
-    text = _clean(text)
-    ready = time.monotonic() - t0
-    arrivals = []
-    async for chunk in client.start_speech_synthesis_stream(
-        text=text, voice_id=VOICE, output_format="pcm"
-    ):
-        arrivals.append((time.monotonic() - t0, len(chunk) / PCM_BYTES_PER_SECOND))
-        if not whole:
-            break
-    return RunResult("whole", arrivals[0][0], ready, arrivals)
+    arrivals: list[tuple[float, float]] = []
+    first = asyncio.Event()
+    ready: float | None = None
+    stream = await client.open_stream(voice_id=voice, output_format="pcm")
+    try:
+
+        async def listen() -> None:
+            async for chunk in stream.audio():
+                arrivals.append((time.monotonic() - t0, len(chunk) / PCM_BYTES_PER_SECOND))
+                first.set()
+
+        listener = asyncio.create_task(listen())
+        splitter = PlainSplitter()
+        async for token in paced_tokens(tokens, llm, t0):
+            for sentence in splitter.feed(token):
+                if ready is None:
+                    ready = time.monotonic() - t0
+                    await stream.send_text(sentence, flush=True)
+                else:
+                    await stream.send_text(sentence)
+            if not whole and first.is_set():
+                break
+        else:
+            for rest in splitter.flush():
+                ready = time.monotonic() - t0 if ready is None else ready
+                await stream.send_text(rest)
+            await stream.end_input()
+        if whole:
+            await listener
+        else:
+            await first.wait()
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+    finally:
+        await stream.aclose()
+    assert ready is not None
+    return RunResult("naive", arrivals[0][0], ready, arrivals)
 
 
-def _synthesize(boto: Any, text: str) -> tuple[float, float]:
-    """One SynthesizeSpeech call (in a thread): (monotonic time playable, audio seconds)."""
+def _synthesize(boto: Any, voice: str, text: str, t0: float) -> list[tuple[float, float]]:
+    """One SynthesizeSpeech call (in a thread): (time from t0, audio seconds) per body read."""
     reply = boto.synthesize_speech(
-        Text=text, VoiceId=VOICE, OutputFormat="pcm", Engine="generative"
+        Text=text, VoiceId=voice, OutputFormat="pcm", Engine="generative"
     )
-    audio = reply["AudioStream"].read()
-    return time.monotonic(), len(audio) / PCM_BYTES_PER_SECOND
+    body = reply["AudioStream"]
+    reads = []
+    while chunk := body.read(REST_READ_BYTES):
+        reads.append((time.monotonic() - t0, len(chunk) / PCM_BYTES_PER_SECOND))
+    body.close()
+    return reads
 
 
 async def run_rest(
-    boto: Any, tokens: Sequence[str], llm: DemoLLMConfig, *, concurrent: bool, whole: bool = True
+    boto: Any, voice: str, tokens: Sequence[str], llm: DemoLLMConfig, *, whole: bool = True
 ) -> RunResult:
-    """Segment as tokens arrive; SynthesizeSpeech each sentence in a thread."""
+    """SynthesizeSpeech per plain-regex sentence, one request at a time (module docstring)."""
     t0 = time.monotonic()
-    cleaner, segmenter = MarkdownCleaner(), Segmenter()
-    ready: float | None = None
-    jobs: list[asyncio.Future[tuple[float, float]]] = []
     queue: asyncio.Queue[str | None] = asyncio.Queue()
-    done: list[tuple[float, float]] = []
+    arrivals: list[tuple[float, float]] = []
+    first = asyncio.Event()
+    ready: float | None = None
 
-    async def worker() -> None:  # sequential: one request in flight
+    async def worker() -> None:
         while (text := await queue.get()) is not None:
-            done.append(await asyncio.to_thread(_synthesize, boto, text))
+            reads = await asyncio.to_thread(_synthesize, boto, voice, text, t0)
+            arrivals.extend(reads)
+            first.set()
+            if not whole:
+                return
 
-    runner = None if concurrent else asyncio.create_task(worker())
-
-    def dispatch(texts: list[str]) -> None:
-        nonlocal ready
-        for text in texts:
-            if not text.strip():
-                continue
-            if ready is None:
-                ready = time.monotonic() - t0
-            if concurrent:
-                jobs.append(asyncio.ensure_future(asyncio.to_thread(_synthesize, boto, text)))
-            else:
-                queue.put_nowait(text)
-
+    runner = asyncio.create_task(worker())
+    splitter = PlainSplitter()
     async for token in paced_tokens(tokens, llm, t0):
-        dispatch([s.text for s in segmenter.feed(cleaner.feed(token))])
-        if not whole and (done or (jobs and jobs[0].done())):
-            break  # first sentence's audio is in: stop the answer (like a barge-in)
+        for sentence in splitter.feed(token):
+            ready = time.monotonic() - t0 if ready is None else ready
+            queue.put_nowait(sentence)
+        if not whole and first.is_set():
+            break
     else:
-        whole = True
-    if not whole:
-        queue.put_nowait(None)
-        if runner is not None:
-            await runner
-        first = done[0] if done else jobs[0].result()
-        await asyncio.gather(*jobs)
-        assert ready is not None
-        name = "rest_conc" if concurrent else "rest_seq"
-        return RunResult(name, first[0] - t0, ready, [(first[0] - t0, first[1])])
-    tail = [s.text for s in segmenter.feed(cleaner.flush())]
-    dispatch(tail + [s.text for s in segmenter.flush()])
-    if concurrent:
-        done = list(await asyncio.gather(*jobs))
-    else:
-        queue.put_nowait(None)
-        assert runner is not None
-        await runner
-    arrivals, playable = [], 0.0
-    for at, seconds in done:  # played in sentence order
-        playable = max(playable, at - t0)
-        arrivals.append((playable, seconds))
+        for rest in splitter.flush():
+            ready = time.monotonic() - t0 if ready is None else ready
+            queue.put_nowait(rest)
+    queue.put_nowait(None)
+    await runner
     assert ready is not None
-    name = "rest_conc" if concurrent else "rest_seq"
-    return RunResult(name, arrivals[0][0], ready, arrivals)
+    return RunResult("rest", arrivals[0][0], ready, arrivals)
+
+
+async def run_whole(
+    client: PollyStreamingClient, voice: str, tokens: Sequence[str], llm: DemoLLMConfig
+) -> RunResult:
+    """Collect the whole answer, then speak its raw text with one one-shot stream."""
+    t0 = time.monotonic()
+    text = "".join([t async for t in paced_tokens(tokens, llm, t0)])
+    ready = time.monotonic() - t0
+    arrivals = []
+    async for chunk in client.start_speech_synthesis_stream(
+        text=text, voice_id=voice, output_format="pcm"
+    ):
+        arrivals.append((time.monotonic() - t0, len(chunk) / PCM_BYTES_PER_SECOND))
+    return RunResult("whole", arrivals[0][0], ready, arrivals)

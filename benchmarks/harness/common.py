@@ -10,16 +10,15 @@ from dataclasses import dataclass, field
 
 from polly_pipeline.audio import AudioChunk
 from polly_pipeline.local.config import DemoLLMConfig, LatencyModel
-from polly_pipeline.local.demo_llm import REFERENCE_ANSWER, tokenize
+from polly_pipeline.local.demo_answers import tokenize
 
 LATENCY = LatencyModel.realistic()
 #: What no client can beat once a segment is ready: the service's first-audio latency plus
 #: the one-way network delay (the local service adds it to every outbound event).
 SERVICE_FLOOR = LATENCY.first_audio + LATENCY.network_delay
-VOICE = "Joanna"
+VOICE = "Joanna"  # the scale part's voice
 PCM_BYTES_PER_SECOND = 16000 * 2  # pcm, 16 kHz, 16-bit mono
 
-REFERENCE_TOKENS = tokenize(REFERENCE_ANSWER)
 #: The shorter answer each session speaks in the scale test: the first paragraph of prose.
 SHORT_ANSWER = (
     "Streaming text-to-speech lets an assistant start talking before the language model has "
@@ -77,22 +76,25 @@ class RunResult:
         return sum(s for _, s in self.arrivals)
 
 
-def stalls(arrivals: Sequence[tuple[float, float]], tolerance: float = 0.001) -> tuple[int, float]:
-    """Stall count and total stall seconds for a real-time listener starting at first audio.
+def stalls(
+    arrivals: Sequence[tuple[float, float]], tolerance: float = 0.001
+) -> tuple[int, float, float]:
+    """Stall count, total and longest stall seconds for a listener starting at first audio.
 
     ``arrivals`` are (time audio became playable, seconds of audio) in playback order.
     """
     if not arrivals:
-        return 0, 0.0
-    count, total = 0, 0.0
+        return 0, 0.0, 0.0
+    count, total, longest = 0, 0.0, 0.0
     play_end = arrivals[0][0]
     for at, seconds in arrivals:
         if at > play_end + tolerance:
             count += 1
             total += at - play_end
+            longest = max(longest, at - play_end)
             play_end = at
         play_end += seconds
-    return count, total
+    return count, total, longest
 
 
 def pct(values: Sequence[float], q: float) -> float:
