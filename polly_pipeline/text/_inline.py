@@ -117,12 +117,12 @@ class InlineLexer:
             else:
                 self._i = _SKIP_REF.match(s, i).end()  # type: ignore[union-attr]
             return True
+        if self._url:  # before emoji: an emoji ends the URL, however the text was chunked
+            return self._url_step(s, i)
         if c in GLUE or is_emoji(c):
             return self._emoji_char(c, was_emoji)
         if self._code:
             return self._code_span(s, i, c)
-        if self._url:
-            return self._url_step(s, i)
         if c.isspace():
             self._w.space()
             self._i = _SPACES.match(s, i).end()  # type: ignore[union-attr]

@@ -153,6 +153,18 @@ def test_bare_urls_speak_their_host_name() -> None:
     )
 
 
+def test_an_emoji_right_after_a_url_ends_it_in_any_chunking() -> None:
+    # streamed, the emoji used to be read before the URL noticed it ended: "start" was lost
+    text = "Docs: https://example.com/guide👉start here."
+    assert spoken(text) == "Docs: example.com start here."
+    keep = CleanOptions(drop_emoji=False)
+    assert spoken(text, keep) == "Docs: example.com👉start here."
+    for options in (DEFAULTS, keep):
+        cleaner = MarkdownCleaner(options)
+        by_char = "".join(cleaner.feed(c) for c in text) + cleaner.flush()
+        assert by_char == clean_markdown(text, options)
+
+
 # --- tags and SSML safety ---------------------------------------------------------------
 
 
