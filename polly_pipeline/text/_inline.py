@@ -1,59 +1,36 @@
 """Text layer: the inline half of the markdown cleaner (emphasis, code, links, tags, emoji).
 
 :class:`InlineLexer` turns the text of one line (after its block prefix) into speech through
-a :class:`SpeechWriter`. It consumes one token per :meth:`InlineLexer.step` and refuses
+a :class:`SpeechWriter`; bare URLs are read by :mod:`._urls`, entities and tags by
+:mod:`._markup`. It consumes one token per :meth:`InlineLexer.step` and refuses
 (returns -1) when the characters seen so far cannot decide it yet; it never consumes a
 newline, which belongs to the block level.
 """
 
 from __future__ import annotations
 
-import html
 import re
 import string
 from typing import Final, Literal
 
 from polly_pipeline.text._emoji import EMOJI_CLASS, GLUE, ZWJ, is_emoji
+from polly_pipeline.text._markup import HOLD, read_angle, read_entity
+from polly_pipeline.text._urls import URL_PREFIXES, URL_START, BareUrl
 from polly_pipeline.text._writer import SpeechWriter
 
 __all__ = ["HOLD", "InlineLexer", "LineKind", "run_end"]
 
 LineKind = Literal["para", "quote", "item", "heading", "table"]
 
-#: Longest stretch held back to decide one construct (a tag, a link label, a fence line).
-HOLD: Final = 300
 #: Runs of markers (``*``, ``_``, ``~``, backticks) are taken in pieces of at most this size.
 _RUN_CAP: Final = 32
 
 _SPACES: Final = re.compile(r"[^\S\n]+")
 _PLAIN: Final = re.compile(rf"[^\s*_~`\[\]!<\\|#&{EMOJI_CLASS}]+")
-_ENTITY: Final = re.compile(r"&#?[A-Za-z0-9]{0,32}")
-_ENTITY_SHAPE: Final = re.compile(
-    r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"
-)
 _CODE_TEXT: Final = re.compile(rf"[^\s`{EMOJI_CLASS}]+")
-_URL_START: Final = re.compile(r"(?<![A-Za-z0-9])(?:https?://|www\.)", re.IGNORECASE)
-_URL_TEXT: Final = re.compile(rf"[^\s<>\"`*\[\]|{EMOJI_CLASS}]+")
-_URL_PREFIXES: Final = ("http://", "https://", "www.")
-_URL_SCHEME: Final = re.compile(r"https?://", re.IGNORECASE)
-#: A URL's host name (IDN letters included), spoken in place of the whole URL.
-_URL_HOST: Final = re.compile(r"[\w.-]+")
-#: Punctuation that ends the sentence around a URL rather than belonging to it.
-_URL_TRAILING: Final = re.compile(r"[)\].,;:!?]+\Z")
-_URL_HOST_PART, _URL_REST = 1, 2
 _CLOSING_HASHES: Final = re.compile(r"#{1,32}[^\S\n]{0,32}")
 _SKIP_URL: Final = re.compile(r"[^()\n]+")
 _SKIP_REF: Final = re.compile(r"[^\]\n]+")
-_TAG_END: Final = re.compile(r"[<>\n]")
-_TAG: Final = re.compile(r"<(?:[!?][^<>\n]*|/?([A-Za-z][A-Za-z0-9:_.-]*)(?:[^\S\n][^<>\n]*)?/?)>")
-_AUTOLINK: Final = re.compile(
-    r"<((?:https?://|mailto:|www\.)[^\s<>]*|[^\s<>@]+@[^\s<>@]+)>", re.IGNORECASE
-)
-#: Tags that separate words (block-level or line breaks); other tags vanish without a trace.
-_BREAK_TAGS: Final = frozenset(
-    {"br", "p", "div", "li", "ul", "ol", "tr", "td", "th", "table", "hr", "blockquote"}
-    | {"h1", "h2", "h3", "h4", "h5", "h6", "section"}
-)
 _ASCII_PUNCT: Final = frozenset(string.punctuation)
 
 
@@ -69,6 +46,7 @@ class InlineLexer:
         self._s = ""
         self._i = 0
         self._kind: LineKind = "para"
+        self._url = BareUrl(writer)
         self.start_line("para")
 
     def start_line(self, kind: LineKind) -> None:
@@ -76,9 +54,7 @@ class InlineLexer:
         self._kind = kind
         self._prev = ""
         self._code = 0
-        self._url = 0  # 0, _URL_HOST_PART or _URL_REST
-        self._url_start = False  # at the start of the host ("www." not yet looked at)
-        self._url_parens = 0  # brackets opened inside the skipped part of the URL
+        self._url.reset()
         self._skip = 0
         self._skip_ref = False
         self._brackets: list[bool] = []
@@ -117,8 +93,8 @@ class InlineLexer:
             else:
                 self._i = _SKIP_REF.match(s, i).end()  # type: ignore[union-attr]
             return True
-        if self._url:  # before emoji: an emoji ends the URL, however the text was chunked
-            return self._url_step(s, i)
+        if self._url.part:  # before emoji: an emoji ends the URL, however it was chunked
+            return self._advance(self._url.step(s, i, self.final))
         if c in GLUE or is_emoji(c):
             return self._emoji_char(c, was_emoji)
         if self._code:
@@ -139,9 +115,11 @@ class InlineLexer:
         if c in "[]!":
             return self._bracket(s, i, c)
         if c == "<":
-            return self._angle(s, i)
+            return self._advance(read_angle(s, i, self._w, final=self.final))
         if c == "&":
-            return self._entity(s, i)
+            return self._advance(
+                read_entity(s, i, self._w, final=self.final, drop_emoji=self._drop_emoji)
+            )
         if c == "\\":
             if i + 1 == len(s) and not self.final:
                 return False
@@ -171,20 +149,23 @@ class InlineLexer:
                 return True
         if c in "hHwW" and not self._prev.isalnum():
             head = s[i : i + 8].lower()
-            if head.startswith(_URL_PREFIXES):
-                scheme = _URL_SCHEME.match(s, i)
-                self._i = scheme.end() if scheme is not None else i
-                self._url = _URL_HOST_PART
-                self._url_start = True
-                self._url_parens = 0
+            if head.startswith(URL_PREFIXES):
+                self._i = self._url.begin(s, i)
                 return True
             if (
                 i + len(head) == len(s)
                 and not self.final
-                and any(p.startswith(head) for p in _URL_PREFIXES)
+                and any(p.startswith(head) for p in URL_PREFIXES)
             ):
                 return False
         return self._plain(s, i, c)
+
+    def _advance(self, k: int) -> bool:
+        """Move the cursor to ``k`` from a reader; False (wait) when it returned -1."""
+        if k < 0:
+            return False
+        self._i = k
+        return True
 
     def _plain(self, s: str, i: int, c: str) -> bool:
         m = _PLAIN.match(s, i)
@@ -193,7 +174,7 @@ class InlineLexer:
             self._i = i + 1
             return True
         run = m.group()
-        url = _URL_START.search(run, 1)
+        url = URL_START.search(run, 1)
         if url is not None:
             run = run[: url.start()]
         elif m.end() == len(s) and not self.final:
@@ -201,68 +182,13 @@ class InlineLexer:
             for k in range(max(0, len(run) - 8), len(run)):
                 before = run[k - 1] if k else self._prev
                 tail = run[k:].lower()
-                if not before.isalnum() and any(p.startswith(tail) for p in _URL_PREFIXES):
+                if not before.isalnum() and any(p.startswith(tail) for p in URL_PREFIXES):
                     if not k:
                         return False
                     run = run[:k]
                     break
         self._w.emit(run)
         self._i = i + len(run)
-        return True
-
-    def _url_step(self, s: str, i: int) -> bool:
-        """Inside a bare URL: speak its host name ("docs.aws.amazon.com"), skip the rest.
-
-        A listener wants to hear where a link goes, not its path spelled out character by
-        character. Punctuation right after the URL (a sentence's period) is still spoken.
-        """
-        final = self.final
-        if self._url == _URL_HOST_PART:
-            if self._url_start:
-                head = s[i : i + 4].lower()
-                if head == "www.":
-                    self._i = i + 4
-                    self._url_start = False
-                    return True
-                if len(head) < 4 and "www."[: len(head)] == head and not final:
-                    return False  # "ww" may become "www."
-                self._url_start = False
-            m = _URL_HOST.match(s, i)
-            if m is None:
-                self._url = _URL_REST if _URL_TEXT.match(s, i) else 0
-                return True
-            end = m.end()
-            if end == len(s) and not final:
-                end = i + len(m.group().rstrip("."))  # a trailing "." may end the sentence
-                if end == i:
-                    return False
-            self._w.emit(s[i:end])
-            self._i = end
-            return True
-        m = _URL_TEXT.match(s, i)
-        if m is None:
-            self._url = 0
-            return True
-        run = m.group()
-        trailing = _URL_TRAILING.search(run)
-        body = run[: trailing.start()] if trailing is not None else run
-        self._url_parens += body.count("(") - body.count(")")
-        if m.end() == len(s) and not final:
-            if not body:
-                return False  # only punctuation so far: it may still be part of the URL
-            self._i = i + len(body)  # hold the punctuation until the URL is known to end
-            return True
-        if trailing is not None:
-            spoken = []
-            for ch in trailing.group():
-                if ch == ")" and self._url_parens > 0:
-                    self._url_parens -= 1
-                else:
-                    spoken.append(ch)
-            if spoken:
-                self._w.emit("".join(spoken))
-        self._i = m.end()
-        self._url = 0
         return True
 
     def _emoji_char(self, c: str, was_emoji: bool) -> bool:
@@ -371,78 +297,6 @@ class InlineLexer:
         else:
             self._i = _SKIP_URL.match(s, i).end()  # type: ignore[union-attr]
         return True
-
-    def _entity(self, s: str, i: int) -> bool:
-        """A '&': an HTML entity is spoken as its character ("&amp;" -> "&")."""
-        m = _ENTITY.match(s, i)
-        assert m is not None
-        k = m.end()
-        if k == len(s) and not self.final and k - i < 34:
-            return False
-        if k < len(s) and _ENTITY_SHAPE.fullmatch(s, i, k + 1):
-            text = html.unescape(s[i : k + 1])
-            if text != s[i : k + 1]:
-                self._i = k + 1
-                dropped = self._drop_emoji and all(ch in GLUE or is_emoji(ch) for ch in text)
-                if text.isspace() or dropped:
-                    self._w.space()
-                else:
-                    self._w.emit(text)
-                return True
-        self._w.emit("&")
-        self._i = i + 1
-        return True
-
-    def _angle(self, s: str, i: int) -> bool:
-        """A '<': a tag or comment to drop, an autolink to keep, or a literal '<'."""
-        final = self.final
-        limit = i + HOLD
-        if i + 1 == len(s) and not final:
-            return False
-        nxt = s[i + 1 : i + 2]
-        if nxt == "!" and s.startswith("<!--"[: len(s) - i], i) and len(s) - i < 4:
-            if not final:
-                return False
-        elif s.startswith("<!--", i):
-            close = s.find("-->", i + 4, limit)
-            nl = s.find("\n", i, limit)
-            if close >= 0 and (nl < 0 or close < nl):
-                self._i = close + 3
-                return True
-            if nl < 0 and len(s) < limit and not final:
-                return False
-        elif nxt.isalpha() or nxt in ("/", "!", "?"):
-            m = _TAG_END.search(s, i + 1, limit)
-            if m is None and len(s) < limit and not final:
-                return False
-            if m is not None and m.group() == ">":
-                auto = _AUTOLINK.fullmatch(s, i, m.end())
-                if auto is not None:
-                    self._w.emit(_speakable_link(auto.group(1)))
-                    self._i = m.end()
-                    return True
-                tag = _TAG.fullmatch(s, i, m.end())
-                if tag is not None:
-                    name = (tag.group(1) or "").lower()
-                    if name in _BREAK_TAGS:
-                        self._w.space()
-                    self._i = m.end()
-                    return True
-        self._w.emit("<")
-        self._i = i + 1
-        return True
-
-
-def _speakable_link(target: str) -> str:
-    """What an autolink (``<https://example.com/a>``) says: the host name, or the address."""
-    scheme = _URL_SCHEME.match(target)
-    if scheme is None and not target.lower().startswith("www."):
-        return target.removeprefix("mailto:")
-    rest = target[scheme.end() :] if scheme is not None else target
-    if rest.lower().startswith("www."):
-        rest = rest[4:]
-    host = _URL_HOST.match(rest)
-    return host.group().rstrip(".") if host is not None else target
 
 
 def run_end(s: str, i: int, end: int) -> int:

@@ -35,17 +35,14 @@ in a ``<speak>`` document sent with ``TextType="ssml"`` and still never be read 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Final, Literal, get_args
+from typing import Final, Literal
 
-from polly_pipeline.errors import ConfigurationError
 from polly_pipeline.text._emoji import EMOJI_CLASS, GLUE, is_emoji
 from polly_pipeline.text._inline import HOLD, InlineLexer, LineKind, run_end
 from polly_pipeline.text._writer import SpeechWriter
+from polly_pipeline.text.clean_options import CleanOptions, CodeBlockPolicy
 
 __all__ = ["CleanOptions", "CodeBlockPolicy", "MarkdownCleaner", "clean_markdown"]
-
-CodeBlockPolicy = Literal["skip", "announce", "read"]
 
 _State = Literal["line", "inline", "fence_line", "fence_body", "skip_line"]
 
@@ -59,42 +56,10 @@ _TABLE_RULE: Final = re.compile(r"[|:\-\s]*")
 _FENCE_TEXT: Final = re.compile(rf"[^\s{EMOJI_CLASS}]+|[^\S\n]+|[{EMOJI_CLASS}]")
 
 
-@dataclass(frozen=True)
-class CleanOptions:
-    """How markdown becomes speakable text.
-
-    Attributes:
-        code_blocks: fenced code blocks are dropped (``skip``), replaced by
-            ``code_announcement`` (``announce``) or spoken line by line (``read``).
-        code_announcement: what ``announce`` says instead of a code block.
-        drop_emoji: remove emoji (a dropped emoji separates words like a space).
-        speak_link_text: speak a link's text; when False links vanish entirely.
-        ssml_escape: escape ``&``, ``<`` and ``>`` for embedding in an SSML document.
-        table_cell_separator: written between the non-empty cells of a table row.
-    """
-
-    code_blocks: CodeBlockPolicy = "announce"
-    code_announcement: str = "Here is a code sample."
-    drop_emoji: bool = True
-    speak_link_text: bool = True
-    ssml_escape: bool = False
-    table_cell_separator: str = ", "
-
-    def __post_init__(self) -> None:
-        if self.code_blocks not in get_args(CodeBlockPolicy):
-            choices = ", ".join(get_args(CodeBlockPolicy))
-            raise ConfigurationError(
-                f"code_blocks must be one of {choices}, not {self.code_blocks!r}"
-            )
-        for name in ("code_announcement", "table_cell_separator"):
-            if not isinstance(getattr(self, name), str):
-                raise ConfigurationError(f"{name} must be a string")
-
-
 class MarkdownCleaner:
     """Streaming markdown-to-speech cleaner; one instance per conversation, reset per turn."""
 
-    def __init__(self, options: CleanOptions = CleanOptions()) -> None:
+    def __init__(self, options: CleanOptions = CleanOptions()) -> None:  # noqa: B008 (a frozen dataclass)
         self._opts = options
         self._w = SpeechWriter(
             ssml_escape=options.ssml_escape, cell_separator=options.table_cell_separator
@@ -398,7 +363,7 @@ class MarkdownCleaner:
     # --- inline level ----------------------------------------------------------------
 
 
-def clean_markdown(text: str, options: CleanOptions = CleanOptions()) -> str:
+def clean_markdown(text: str, options: CleanOptions = CleanOptions()) -> str:  # noqa: B008 (a frozen dataclass)
     """Clean a whole markdown text at once (the same as ``feed(text) + flush()``)."""
     cleaner = MarkdownCleaner(options)
     return cleaner.feed(text) + cleaner.flush()

@@ -8,33 +8,39 @@ chunked.
 How a cut is decided (cheaply: only the unfinished tail is kept, pysbd sees ~100 chars):
 
 - Candidate boundaries are whitespace runs after ``. ! ? …`` (plus closing quotes or
-  brackets) and runs containing a newline. Everything else (``3.14``, ``v1.2.3``,
-  ``https://example.com/a.b?c=d``, ``a@b.com``, ``1.1.2020``) has no whitespace to cut at.
-- A candidate is judged once the first word after it is complete (one word of
-  lookahead): pysbd segments the window "current sentence + that word", and the cut
-  stands only if pysbd puts a sentence start right after the candidate. This rejects
-  abbreviations, initials, "Jan. 1, 1980", "10:30 a.m. tomorrow", "and... then".
+  brackets), runs containing a newline, and CJK sentence marks ``。！？`` (no whitespace
+  needed). Everything else (``3.14``, ``v1.2.3``, ``https://example.com/a.b?c=d``,
+  ``a@b.com``, ``1.1.2020``) has no place to cut at.
+- A candidate is judged by rule (:mod:`~polly_pipeline.text._sentence_end`) at the first
+  character after the whitespace: a sentence end before a capital is cut at once, one
+  before a lowercase letter or a digit never. Only where the language leaves it open
+  (abbreviations, initials, ordinals) does it wait for the next word and ask pysbd whether
+  a sentence starts there; a language pysbd lacks does not cut there. A line break after a
+  sentence end, and a CJK sentence mark, settle it when they arrive.
 - Never inside a tag (``<break time="1s"/>``), nor inside brackets or quotes opened in
-  the last 250 characters (``(see Fig. 2.)``, ``"Stop. Now," she said``).
-- Sentences shorter than ``min_chars`` merge with the next one (except at flush).
-- The first segment of a turn may be cut early at a clause boundary (``, ; : —``) or
+  the last 250 characters (:mod:`~polly_pipeline.text._protection`).
+- The first sentence goes out however short; later sentences shorter than ``min_chars``
+  merge with the next one (except at flush).
+- The first segment of a turn may be cut early at a clause boundary (``, ; : — 、，``) or
   after ``first_fragment_max_words`` words, once it has ``first_fragment_min_chars``.
 - A segment that would exceed ``max_chars`` is cut at the best earlier place: a sentence
   boundary, a clause boundary, a word boundary outside brackets and digit groups, any
   word boundary outside a tag, the end of a tag, a space inside an overlong (or unclosed)
-  tag, and only as a last resort inside a word.
+  tag, and only as a last resort inside a word, at the end of a grapheme cluster
+  (:mod:`~polly_pipeline.text._graphemes`).
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 import warnings
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from polly_pipeline.errors import ConfigurationError
-from polly_pipeline.text._emoji import GLUE, ZWJ
+from polly_pipeline.text._graphemes import MAX_GRAPHEME, inside_grapheme
+from polly_pipeline.text._protection import Protection, tag_after
+from polly_pipeline.text._sentence_end import ASK, CLAUSE, CUT, NO, TERMINAL, judge_end
 
 with warnings.catch_warnings():
     # pysbd 0.3.x has invalid escape sequences in regex literals; compiling its sources on a
@@ -61,41 +67,12 @@ _WS: Final = re.compile(r"\s+")
 #: The next place a cut may go: a whitespace run (ending after its first line break, if it has
 #: one), a CJK sentence end or a CJK comma.
 _BREAK: Final = re.compile(r"[^\S\n]*\n|[^\S\n]+|[。！？｡]+|[、，､]")
-_CLOSING: Final = "\"'”“’)]}»«」』）】〕"
-_CLOSE_CLASS: Final = f"[{re.escape(_CLOSING)}]*"
-_TERMINAL: Final = re.compile(rf"[.!?…。！？｡]{_CLOSE_CLASS}\Z")
-_CLAUSE: Final = re.compile(rf"[,;:，、､；：]{_CLOSE_CLASS}\Z|\A(?:[—–]|--?)\Z|—\Z")
-_PROTECTORS: Final = re.compile(r"[()\[\]{}\"“”„«»<>「」『』（）【】〔〕]")
-_ANGLES: Final = re.compile(r"[<>]")
-_OPENERS: Final = "([{「『（【〔"
-_CLOSERS: Final = ")]}」』）】〕"
-_LEADING: Final = "([{\"'“„‘«»¿¡「『（【"
-#: Characters that begin a sentence after a terminal mark and whitespace, besides letters
-#: without case (CJK, Hangul, Arabic, Devanagari, ...) and capitals.
-_STARTERS: Final = frozenset('"“„‘«¿¡([「『（【')
-#: Quotes that open, each with the marks that close it: "…", “…” (English), „…“ (German),
-#: «…» (French), »…« (German) and »…» (Swedish, Finnish).
-_QUOTE_CLOSERS: Final = {'"': '"', "“": "”", "„": "“”", "«": "»", "»": "«»"}
-#: Words made of dotted letter groups ("U.S.", "e.g.", "d.w.z.", "o.s.frv."): abbreviations.
-_DOTTED: Final = re.compile(r"(?:[^\W\d_]{1,4}\.)+[^\W\d_]{1,4}")
-#: Brackets or quotes opened longer ago than this no longer protect (stray or unmatched).
-_PROTECT_SPAN: Final = 250
 #: pysbd sees at most about this much of the sentence before a candidate boundary.
 _WINDOW: Final = 100
 #: The lookahead word is cut off after this many characters.
 _LOOKAHEAD: Final = 100
-#: Longer runs of combining characters are split (emoji ZWJ sequences stay well below).
-_MAX_GRAPHEME: Final = 32
 #: Ideographs, kana and Hangul: each weighs three characters of the first-fragment minimum.
 _WIDE: Final = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
-
-#: Unicode categories of marks that belong to the character before them.
-_MARKS: Final = frozenset({"Mn", "Mc", "Me"})
-#: Viramas of the Indic scripts (Devanagari to Malayalam): a conjunct goes on after them.
-_VIRAMAS: Final = frozenset("\u094d\u09cd\u0a4d\u0acd\u0b4d\u0bcd\u0c4d\u0ccd\u0d4d")
-
-# How a sentence-end candidate is judged.
-_CUT, _NO, _ASK = range(3)
 
 # Fallback cut tiers for an over-long segment, best first.
 _T_SENTENCE, _T_CLAUSE, _T_WORD, _T_ANY, _T_IN_TAG = range(5)
@@ -191,9 +168,7 @@ class Segmenter:
         self._index = 0
         self._first = True
         self._words = 0
-        self._brackets: list[int] = []  # absolute offsets of open brackets
-        self._quotes: list[tuple[int, str]] = []  # open quotes: offset, closing marks
-        self._tag = False
+        self._guard = Protection()
         self._best = [0, 0, 0, 0, 0]  # latest fallback cut per tier (0: none)
 
     def feed(self, text: str) -> list[Segment]:
@@ -238,31 +213,31 @@ class Segmenter:
                     self._scan = p
                     continue
                 newline = "\n" in m.group()
-            terminal = _TERMINAL.search(word) is not None
+            terminal = TERMINAL.search(word) is not None
             if p == n and not cjk and not (newline and terminal):
                 return out  # the whitespace run may go on, or it trails the text
-            verdict = _NO
+            verdict = NO
             if terminal or newline:
                 if cjk:
-                    verdict = _CUT
+                    verdict = CUT
                 else:
                     nxt = "\n" if newline else buf[p]
-                    verdict = self._rule(word, nxt) if terminal else _ASK
-                if verdict == _ASK and self._pysbd is None:
-                    verdict = _NO  # no pysbd for the language: never cut where it is unclear
-            if p == n and not cjk and not (newline and verdict == _CUT):
+                    verdict = judge_end(word, nxt, self._lang) if terminal else ASK
+                if verdict == ASK and self._pysbd is None:
+                    verdict = NO  # no pysbd for the language: never cut where it is unclear
+            if p == n and not cjk and not (newline and verdict == CUT):
                 return out  # wait for the character after the whitespace
             words = self._words + (0 if cjk else 1)
-            clause = _CLAUSE.search(word) is not None
-            fragment = verdict != _CUT and self._fragment_due(clause, p, words)
+            clause = CLAUSE.search(word) is not None
+            fragment = verdict != CUT and self._fragment_due(clause, p, words)
             q = 0
             if cjk:
                 q = p  # CJK has no words to look ahead to: decide now
-            elif verdict == _ASK or fragment:
+            elif verdict == ASK or fragment:
                 q = self._lookahead(p, final)
                 if q < 0:
                     return out  # wait for the word after the candidate
-            self._protect(word, self._scan)
+            self._guard.track(word, self._base + self._scan)
             self._scan = p
             self._words = words
             reason = self._judge(word, p, q, verdict, terminal, clause, fragment)
@@ -281,38 +256,6 @@ class Segmenter:
         if final or n >= p + _LOOKAHEAD:
             return min(n, p + _LOOKAHEAD)
         return -1
-
-    def _rule(self, word: str, nxt: str) -> int:
-        """Judge a sentence end by rule: ``word`` ends with a terminal mark, whitespace and
-        ``nxt`` (a newline when the whitespace holds one) follow.
-
-        Cut when ``nxt`` can only start a sentence and ``word`` is no abbreviation, initial,
-        ordinal or ellipsis; never before a lowercase letter or a digit ("e.g. the",
-        "Jan. 1", "5 p. m. del lunes") nor after a title or the like ("Sr. García",
-        "inkl. Steuer"); ask pysbd about the rest. A word with inner periods is an
-        abbreviation only if it is made of short letter groups ("U.S.", "d.w.z."); a host
-        name, e-mail address or decimal ends like a word.
-        """
-        if nxt.isdigit() or nxt.islower():
-            return _NO
-        if not (nxt == "\n" or nxt.isupper() or nxt.isalpha() or nxt in _STARTERS):
-            return _ASK  # a symbol ("$5", "- item", "*"): let pysbd decide
-        core = word.rstrip(_CLOSING)
-        if core[-1] in "!?！？":
-            return _CUT
-        if core[-1] == "…" or core.endswith(".."):
-            return _ASK  # "Wait... What?" or a trailing-off sentence
-        stem = core[:-1].lstrip(_LEADING)
-        lower = stem.lower()
-        if lower in self._lang.never_final:
-            return _NO
-        if not stem or (len(stem) == 1 and stem.isalpha()) or _DOTTED.fullmatch(stem):
-            return _ASK  # "U.S.", "e.g.", an initial
-        if stem.replace(".", "").isdigit():  # "1945.", "1.1.2020."
-            return _ASK if self._lang.ordinal_dots else _CUT
-        if lower in self._lang.abbreviations:
-            return _ASK
-        return _CUT
 
     def _fragment_due(self, clause: bool, p: int, words: int) -> bool:
         """Whether the first segment may end early at ``p``, after its ``words``-th word."""
@@ -333,16 +276,13 @@ class Segmenter:
         """
         opts = self._opts
         buf = self._buf
-        if self._tag:
+        if self._guard.tag:
             self._best[_T_IN_TAG] = p
             return None
-        abs_p = self._base + p
-        protected = bool(self._brackets and abs_p - self._brackets[-1] <= _PROTECT_SPAN) or (
-            self._quotes and abs_p - self._quotes[-1][0] <= _PROTECT_SPAN
-        )
-        if verdict == _ASK:
-            verdict = _CUT if self._pysbd_boundary(p, q) else _NO
-        if verdict == _CUT:
+        protected = self._guard.covers(self._base + p)
+        if verdict == ASK:
+            verdict = CUT if self._pysbd_boundary(p, q) else NO
+        if verdict == CUT:
             if not protected:
                 self._sent = p
                 if p >= opts.min_chars or self._first:
@@ -356,7 +296,7 @@ class Segmenter:
         digits = word.rstrip(",.")[-1:].isdigit() and nxt.isdigit()
         if not protected and q and not digits and fragment:
             after = buf[p:q]
-            if not (_TERMINAL.search(after) or (after[:1].isupper() and "." in after)):
+            if not (TERMINAL.search(after) or (after[:1].isupper() and "." in after)):
                 return "first_fragment"  # and never orphans a sentence's last word
         if not protected:
             if clause:
@@ -376,30 +316,6 @@ class Segmenter:
         rel = p - start
         spans = self._pysbd.segment(buf[start:q])
         return any(span.end == rel for span in spans)
-
-    def _protect(self, word: str, at: int) -> None:
-        """Track brackets, double quotes and tags through ``word`` (at relative ``at``)."""
-        if _PROTECTORS.search(word) is None:
-            return
-        base = self._base + at
-        for m in _PROTECTORS.finditer(word):
-            ch = m.group()
-            pos = base + m.start()
-            if self._tag:
-                if ch == ">":
-                    self._tag = False
-            elif ch in _OPENERS:
-                self._brackets.append(pos)
-            elif ch in _CLOSERS:
-                if self._brackets:
-                    self._brackets.pop()
-            elif self._quotes and ch in self._quotes[-1][1]:
-                self._quotes.pop()
-            elif ch in _QUOTE_CLOSERS:
-                self._quotes.append((pos, _QUOTE_CLOSERS[ch]))
-            elif ch == "<":
-                nxt = word[m.end() : m.end() + 1]
-                self._tag = nxt.isalpha() or nxt in ("/", "!", "?")
 
     # --- cutting -------------------------------------------------------------------------
 
@@ -423,10 +339,10 @@ class Segmenter:
         buf, limit = self._buf, self._opts.max_chars
         floor = min(self._opts.min_chars, limit // 2)
         run = 0  # the latest word boundary, in the unscanned part
-        run_in_tag = self._tag
+        run_in_tag = self._guard.tag
         if m is not None and 0 < m.start() <= limit:
             run = min(m.end(), limit)
-            run_in_tag = _tag_after(buf[self._scan : m.start()], self._tag)
+            run_in_tag = tag_after(buf[self._scan : m.start()], self._guard.tag)
         best = self._best
         candidates = (
             *(best[t] for t in (_T_SENTENCE, _T_CLAUSE, _T_WORD) if best[t] > floor),
@@ -439,12 +355,12 @@ class Segmenter:
         c = next((c for c in candidates if c > 0), 0)
         if not c:  # no boundary at all: cut inside the word, but not inside a grapheme
             c = limit
-            while c > max(1, limit - _MAX_GRAPHEME) and _inside_grapheme(buf, c):
+            while c > max(1, limit - MAX_GRAPHEME) and inside_grapheme(buf, c):
                 c -= 1
-            if _inside_grapheme(buf, c):
+            if inside_grapheme(buf, c):
                 c = limit  # no real grapheme is this long (100,000 accents on one letter)
         if c > self._scan:  # part of an unscanned word goes out: keep protection in step
-            self._protect(buf[self._scan : c], self._scan)
+            self._guard.track(buf[self._scan : c], self._base + self._scan)
             self._scan = c
         return self._cut(c, "max_length")
 
@@ -452,46 +368,3 @@ class Segmenter:
 def _weight(buf: str, p: int) -> int:
     """The length of ``buf[:p]`` for the first-fragment minimum (CJK characters count 3)."""
     return p + 2 * len(_WIDE.findall(buf, 0, p))
-
-
-def _tag_after(word: str, in_tag: bool) -> bool:
-    """Whether a tag is open after ``word``, given whether one was open before it."""
-    for m in _ANGLES.finditer(word):
-        if in_tag:
-            in_tag = m.group() != ">"
-        elif m.group() == "<":
-            nxt = word[m.end() : m.end() + 1]
-            in_tag = nxt.isalpha() or nxt in ("/", "!", "?")
-    return in_tag
-
-
-def _inside_grapheme(buf: str, c: int) -> bool:
-    """Whether a cut before ``buf[c]`` (``c >= 1``) splits a grapheme cluster.
-
-    The rules of UAX #29 that matter for speech, simplified: marks (``Mn Mc Me``: accents,
-    Indic vowel signs and viramas), emoji glue and skin tones belong to what precedes them;
-    nothing is cut after a zero-width joiner (emoji ZWJ sequences) or a virama (Indic
-    conjuncts such as "क्ष"); regional indicators pair up into flags; conjoining Hangul jamo
-    stay one syllable.
-    """
-    ch, prev = buf[c], buf[c - 1]
-    cp, pp = ord(ch), ord(prev)
-    if ch in GLUE or prev == ZWJ or prev in _VIRAMAS or 0x1F3FB <= cp <= 0x1F3FF:
-        return True
-    if unicodedata.category(ch) in _MARKS:
-        return True
-    if 0x1160 <= cp <= 0x11FF or 0xD7B0 <= cp <= 0xD7FF:  # a vowel or final jamo
-        return True
-    if 0x1100 <= pp <= 0x115F or 0xA960 <= pp <= 0xA97F:  # after an initial jamo
-        return 0x1100 <= cp <= 0x115F or 0xAC00 <= cp <= 0xD7A3
-    if _is_regional(cp) and _is_regional(pp):
-        run = 1  # regional indicators before ``c``: an odd count leaves half a flag
-        while run < c and _is_regional(ord(buf[c - 1 - run])):
-            run += 1
-        return run % 2 == 1
-    return False
-
-
-def _is_regional(cp: int) -> bool:
-    """Whether code point ``cp`` is a regional indicator (half of a flag)."""
-    return 0x1F1E6 <= cp <= 0x1F1FF
