@@ -1,11 +1,13 @@
-"""Session layer: what a session reports (events, turn metrics, barge-in) and its retry policy."""
+"""Session layer: what a session reports (events, turn metrics, barge-in).
+
+:class:`RetryPolicy` is re-exported from :mod:`polly_pipeline.session.retry`, where it lives.
+"""
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 
-from polly_pipeline.errors import ConfigurationError
+from polly_pipeline.session.retry import RetryPolicy
 
 __all__ = [
     "InterruptReport",
@@ -17,34 +19,6 @@ __all__ = [
     "TurnCompleted",
     "TurnMetrics",
 ]
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded exponential backoff with full jitter.
-
-    Attributes:
-        max_attempts: streams tried for one turn before it fails (the first try included).
-        base_delay: the first backoff, in seconds.
-        max_delay: the cap on any one backoff.
-        jitter: spread each delay uniformly over [0, delay] (AWS "full jitter").
-    """
-
-    max_attempts: int = 5
-    base_delay: float = 0.2
-    max_delay: float = 3.0
-    jitter: bool = True
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ConfigurationError("RetryPolicy.max_attempts must be >= 1")
-        if self.base_delay < 0 or self.max_delay < 0:
-            raise ConfigurationError("RetryPolicy delays must be >= 0")
-
-    def delay(self, retry: int, rng: random.Random | None = None) -> float:
-        """The wait before retry number ``retry`` (1 for the first retry)."""
-        delay = min(self.max_delay, self.base_delay * 2 ** (retry - 1))
-        return (rng or random).uniform(0, delay) if self.jitter else delay
 
 
 @dataclass

@@ -1,0 +1,328 @@
+"""Session layer, pure core: the turn ledger (no I/O, no asyncio, no clock).
+
+A turn's text arrives as segments and leaves over one or more Polly streams. The ledger keeps
+the account that recovery and rollover depend on, and decides from it:
+
+- **Segments** in the order they were sent to the turn, each with the character offset where it
+  ends in the turn's text.
+- **Spans**: the run of segments one stream carries (``start`` to ``end``, end exclusive), the
+  audio seconds received on it, and whether its ``StreamClosedEvent`` arrived (all its audio is
+  in). A turn's spans form a chain; after a failure the chain is dropped and a new one starts at
+  the resume point.
+- **The phase** of the turn (:class:`TurnPhase`), with its legal transitions.
+- **Decisions**: where to resume after a stream failed (:meth:`TurnLedger.resume_point`), whether
+  to roll a stream over (:func:`rollover_due`), whether an error may be retried
+  (:func:`classify`) and what a failure leads to (:meth:`TurnLedger.fail`).
+
+The asyncio driver (:mod:`polly_pipeline.session.driver`) feeds it facts (a segment was sent,
+this much audio arrived, this stream closed, this stream failed) and acts on its answers.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from polly_pipeline.errors import (
+    ServiceFailureException,
+    ServiceQuotaExceededException,
+    StreamStateError,
+    ThrottlingException,
+    TransportError,
+    UnmodeledServiceError,
+)
+
+__all__ = [
+    "POLLY_IDLE_TIMEOUT",
+    "POLLY_MAX_STREAM_SECONDS",
+    "Failure",
+    "FailureKind",
+    "Outcome",
+    "Segment",
+    "Span",
+    "TurnLedger",
+    "TurnPhase",
+    "classify",
+    "rollover_due",
+    "spare_fresh",
+]
+
+#: The service closes a stream that has lived this many seconds (10 minutes).
+POLLY_MAX_STREAM_SECONDS = 600.0
+#: The service closes a stream that received no input event for this many seconds.
+POLLY_IDLE_TIMEOUT = 5.0
+
+#: Errors after which a turn goes on on a new stream (besides 5xx unmodelled errors).
+RETRYABLE: tuple[type[BaseException], ...] = (
+    TransportError,
+    ThrottlingException,
+    ServiceFailureException,
+    ServiceQuotaExceededException,
+)
+
+
+class FailureKind(enum.Enum):
+    """How a turn treats an error from one of its streams."""
+
+    #: the stream or the service failed us; the turn goes on on a new stream
+    RETRYABLE = "retryable"
+    #: the request itself is wrong (validation, a 4xx): resending it cannot help
+    FATAL = "fatal"
+
+
+def classify(exc: BaseException) -> FailureKind:
+    """Whether a turn may retry after ``exc`` ended one of its streams."""
+    if isinstance(exc, RETRYABLE):
+        return FailureKind.RETRYABLE
+    if isinstance(exc, UnmodeledServiceError) and (exc.status or 0) >= 500:
+        return FailureKind.RETRYABLE
+    return FailureKind.FATAL
+
+
+def rollover_due(age: float, max_age: float, *, segments_on_stream: int) -> bool:
+    """Whether a stream of ``age`` seconds is replaced before its next segment.
+
+    Only at a segment boundary and only once the stream carried a segment, so a turn always
+    moves forward (a stream that carried nothing is never traded for another).
+    """
+    return age >= max_age and segments_on_stream > 0
+
+
+def spare_fresh(age: float, max_age: float) -> bool:
+    """Whether a warm spare stream is young enough to start a turn on (half its life left)."""
+    return age < max_age / 2
+
+
+class TurnPhase(enum.Enum):
+    """Where a turn is, from the caller's side."""
+
+    #: text may still come
+    OPEN = "open"
+    #: ``finish()`` was called: no more text; delivery goes on
+    FINISHED = "finished"
+    #: ``interrupt()`` was called: pending text dropped, delivery stopped
+    INTERRUPTED = "interrupted"
+
+
+#: legal phase transitions (a transition to the same phase is a no-op)
+_TRANSITIONS: dict[TurnPhase, frozenset[TurnPhase]] = {
+    TurnPhase.OPEN: frozenset({TurnPhase.FINISHED, TurnPhase.INTERRUPTED}),
+    TurnPhase.FINISHED: frozenset({TurnPhase.INTERRUPTED}),
+    TurnPhase.INTERRUPTED: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One piece of a turn's text, as the caller sent it.
+
+    Attributes:
+        text: the text (may be empty for a bare flush).
+        flush: whether Polly is asked to synthesize everything buffered with it.
+        end: characters of the turn's text up to the end of this segment.
+    """
+
+    text: str
+    flush: bool
+    end: int
+
+    @property
+    def start(self) -> int:
+        """Characters of the turn's text before this segment."""
+        return self.end - len(self.text)
+
+
+@dataclass
+class Span:
+    """The segments one stream carries: ``start`` to ``end`` (end exclusive).
+
+    Attributes:
+        number: the stream's number in the session.
+        start: the index of the first segment sent on the stream.
+        end: one past the last segment sent on it.
+        audio_seconds: seconds of audio received on it so far.
+        closed: its ``StreamClosedEvent`` arrived: all its audio is in.
+    """
+
+    number: int
+    start: int
+    end: int = field(init=False)
+    audio_seconds: float = 0.0
+    closed: bool = False
+
+    def __post_init__(self) -> None:
+        self.end = self.start
+
+
+class Outcome(enum.Enum):
+    """What a failed stream leads to."""
+
+    #: wait the backoff, then go on from the resume point on a new stream
+    RESUME = "resume"
+    #: raise the error as it is (it cannot be retried)
+    RAISE = "raise"
+    #: too many failures in a row without progress: the turn fails
+    GIVE_UP = "give_up"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The ledger's answer to a failed stream.
+
+    Attributes:
+        outcome: what the turn does next.
+        resume: the first segment to send again (the resume point).
+        failures: consecutive failures without progress, this one included.
+        resent: characters that going on from ``resume`` sends a second time.
+    """
+
+    outcome: Outcome
+    resume: int
+    failures: int
+    resent: int
+
+
+class TurnLedger:
+    """The account of one turn: segments, spans, phase, and the decisions drawn from them.
+
+    Args:
+        max_attempts: consecutive failures without progress after which the turn gives up.
+    """
+
+    def __init__(self, max_attempts: int) -> None:
+        self.max_attempts = max_attempts
+        self.segments: list[Segment] = []
+        #: the current chain of spans (dropped after a failure)
+        self.spans: list[Span] = []
+        self.phase = TurnPhase.OPEN
+        #: characters of the turn's text sent on some stream (the furthest segment end)
+        self.sent_chars = 0
+        #: where the current chain started
+        self.resume = 0
+        self.failures = 0
+
+    # -- the caller's side ----------------------------------------------------------------------
+
+    def move(self, phase: TurnPhase) -> None:
+        """Go to ``phase``.
+
+        Raises:
+            StreamStateError: the transition is not legal (e.g. finishing an interrupted turn).
+        """
+        if phase is self.phase:
+            return
+        if phase not in _TRANSITIONS[self.phase]:
+            raise StreamStateError(f"a turn cannot go from {self.phase.value} to {phase.value}")
+        self.phase = phase
+
+    def finish(self) -> None:
+        """No more text will come (a no-op once finished or interrupted)."""
+        if self.phase is TurnPhase.OPEN:
+            self.move(TurnPhase.FINISHED)
+
+    def check_open(self) -> None:
+        """Raise unless the turn takes more text.
+
+        Raises:
+            StreamStateError: the turn is finished or interrupted.
+        """
+        if self.phase is not TurnPhase.OPEN:
+            raise StreamStateError("this turn is finished; begin a new turn to say more")
+
+    def add(self, text: str, flush: bool) -> Segment:
+        """Record a segment the caller sent.
+
+        Raises:
+            StreamStateError: the turn takes no more text (finished or interrupted).
+        """
+        self.check_open()
+        segment = Segment(text, flush, self.characters + len(text))
+        self.segments.append(segment)
+        return segment
+
+    @property
+    def characters(self) -> int:
+        """Characters of the turn's text received so far."""
+        return self.segments[-1].end if self.segments else 0
+
+    def characters_in(self, start: int, end: int) -> int:
+        """Characters of segments ``start`` to ``end`` (end exclusive)."""
+        if end <= start:
+            return 0
+        first = self.segments[start].start
+        return self.segments[end - 1].end - first
+
+    @property
+    def text_sent(self) -> str:
+        """The turn's text that reached some stream, in order."""
+        return "".join(s.text for s in self.segments)[: self.sent_chars]
+
+    @property
+    def input_complete(self) -> bool:
+        """No more text will come (finished or interrupted)."""
+        return self.phase is not TurnPhase.OPEN
+
+    # -- the streams' side ----------------------------------------------------------------------
+
+    def open_span(self, number: int, start: int) -> Span:
+        """A stream joins the chain, carrying segments from ``start`` on."""
+        span = Span(number, start)
+        self.spans.append(span)
+        return span
+
+    def sent(self, span: Span) -> Segment:
+        """The next segment went out on ``span``'s stream; returns it."""
+        segment = self.segments[span.end]
+        span.end += 1
+        self.sent_chars = max(self.sent_chars, segment.end)
+        return segment
+
+    def pending(self, span: Span) -> bool:
+        """Whether a segment waits to be sent after ``span``'s last one."""
+        return span.end < len(self.segments)
+
+    @property
+    def sent_upto(self) -> int:
+        """One past the furthest segment the current chain sent."""
+        return max((s.end for s in self.spans), default=self.resume)
+
+    def resume_point(self, failed: Span | None, rate: float) -> int:
+        """The first segment whose audio may be incomplete after ``failed``'s stream failed.
+
+        Judged on the oldest span whose audio is not all in: each of its segments counts as
+        heard only while its characters, at ``rate`` seconds per character (a conservative,
+        slow rate), fit in the audio seconds received. So the answer never skips a segment; it
+        may resend the one in flight (and rarely the one before it).
+        """
+        oldest = next((s for s in self.spans if not s.closed), failed)
+        if oldest is None:
+            return self.resume
+        spent = 0.0
+        index = oldest.start
+        while index < oldest.end:
+            spent += len(self.segments[index].text) * rate
+            if spent > oldest.audio_seconds:
+                break
+            index += 1
+        return index
+
+    def fail(self, failed: Span | None, error: BaseException, rate: float) -> Failure:
+        """Record that ``failed``'s stream (None: no stream was open) ended with ``error``.
+
+        Drops the chain; the next one starts at the returned resume point. A failure counts
+        towards the give-up bound only when the chain made no progress (no new segment fully
+        heard, no audio on the failed stream).
+        """
+        resume = self.resume_point(failed, rate)
+        progress = resume > self.resume or (failed is not None and failed.audio_seconds > 0)
+        self.failures = 1 if progress else self.failures + 1
+        resent = self.characters_in(resume, self.sent_upto)
+        self.spans.clear()
+        if classify(error) is FailureKind.FATAL:
+            outcome = Outcome.RAISE
+        elif self.failures >= self.max_attempts:
+            outcome = Outcome.GIVE_UP
+        else:
+            outcome = Outcome.RESUME
+            self.resume = resume
+        return Failure(outcome, resume, self.failures, resent if outcome is Outcome.RESUME else 0)
