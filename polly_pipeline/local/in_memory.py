@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from polly_pipeline.client.client import PollyStreamingClient
     from polly_pipeline.local.service import LocalPollyService
 
-__all__ = ["InMemoryTransport", "memory_client"]
+__all__ = ["InMemoryTransport", "memory_client", "memory_transport"]
 
 #: Request bytes the handler may have unread before the client's body waits (flow control).
 WINDOW = 1024 * 1024
@@ -330,6 +330,21 @@ class InMemoryTransport:
         self._exchanges.clear()
 
 
+#: The endpoint in-memory clients sign their requests for.
+MEMORY_ENDPOINT_URL = "https://polly.in-memory"
+
+
+def memory_transport(
+    service: LocalPollyService, *, timeouts: Timeouts | None = None
+) -> InMemoryTransport:
+    """A transport wired to ``service``'s request handler (the service need not start).
+
+    For tests that drive the wire themselves (hand-signed frames) or wrap the transport (to
+    record the bytes); :func:`memory_client` builds a client on one.
+    """
+    return InMemoryTransport(service._handle, timeouts=timeouts)
+
+
 def memory_client(service: LocalPollyService, **kwargs: Any) -> PollyStreamingClient:
     """A client wired to ``service``'s request handler in memory (the service need not start).
 
@@ -339,7 +354,7 @@ def memory_client(service: LocalPollyService, **kwargs: Any) -> PollyStreamingCl
 
     timeouts = kwargs.get("timeouts") or Timeouts()
     kwargs.setdefault("region", service.region)
-    kwargs.setdefault("endpoint_url", "https://polly.in-memory")
+    kwargs.setdefault("endpoint_url", MEMORY_ENDPOINT_URL)
     kwargs.setdefault("credentials", service.credentials)
-    kwargs["transport"] = InMemoryTransport(service._handle, timeouts=timeouts)
+    kwargs.setdefault("transport", memory_transport(service, timeouts=timeouts))
     return PollyStreamingClient(**kwargs)

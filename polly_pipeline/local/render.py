@@ -45,6 +45,12 @@ class RenderCache:
             f"hits={self.hits} misses={self.misses}>"
         )
 
+    @property
+    def in_flight(self) -> int:
+        """Renders running on a worker thread now (a virtual clock waits for them)."""
+        with self._lock:
+            return len(self._pending)
+
     def claim(self, key: _Key) -> tuple[Future[bytes], bool]:
         """The future holding ``key``'s PCM, and whether the caller must render it."""
         with self._lock:

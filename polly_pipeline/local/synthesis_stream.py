@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -308,7 +307,7 @@ class SynthesisSession:
             if job is None:
                 break
             text, ssml = job
-            started = time.monotonic()
+            started = asyncio.get_running_loop().time()
             pcm = await render_pcm(text, self._voice, ssml=ssml, sample_rate=self._rate)
             self._pending_text.release(len(text))
             seconds = len(pcm) / 2 / self._rate
@@ -340,7 +339,7 @@ class SynthesisSession:
             if item is None:
                 break
             at, piece, finished_text = item
-            wait = at + delay - time.monotonic()
+            wait = at + delay - asyncio.get_running_loop().time()
             if wait > 0:
                 await asyncio.sleep(wait)
             if piece:

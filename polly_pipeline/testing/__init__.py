@@ -6,6 +6,8 @@ helpers also work outside pytest:
 
 - :class:`FakeLLM`: a scripted OpenAI-compatible streaming model on a running local service
   (the ``fake_llm`` fixture), with the requests it received (:class:`RecordedRequest`).
+- :func:`virtual_clock` / :class:`VirtualClockLoop`: tests whose timers (keep-alive, stream
+  age, pacing, backoff) run on a virtual clock that jumps to the next timer, in milliseconds.
 - :func:`scripted_tokens`: an async iterator of tokens paced like a model, with no server, for
   testing sinks and stages; :func:`split_tokens` cuts text the way the fake model does.
 
@@ -17,6 +19,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from polly_pipeline.testing.clock import (
+        VirtualClockLoop,
+        VirtualTimeExceeded,
+        run_virtual,
+        virtual_clock,
+    )
     from polly_pipeline.testing.fake_llm import (
         DEFAULT_ANSWER,
         FakeLLM,
@@ -30,8 +38,12 @@ __all__ = [
     "FakeLLM",
     "FakeLLMSource",
     "RecordedRequest",
+    "VirtualClockLoop",
+    "VirtualTimeExceeded",
+    "run_virtual",
     "scripted_tokens",
     "split_tokens",
+    "virtual_clock",
 ]
 
 _MODULES = {
@@ -41,6 +53,10 @@ _MODULES = {
     "RecordedRequest": "fake_llm",
     "scripted_tokens": "scripted",
     "split_tokens": "scripted",
+    "VirtualClockLoop": "clock",
+    "VirtualTimeExceeded": "clock",
+    "run_virtual": "clock",
+    "virtual_clock": "clock",
 }
 
 

@@ -24,6 +24,7 @@ from polly_pipeline.errors import (
     ServiceException,
 )
 from polly_pipeline.local.config import LocalServiceConfig
+from polly_pipeline.local.in_memory import memory_client
 from polly_pipeline.local.service import LocalPollyService
 from polly_pipeline.pipeline import Pipeline
 from polly_pipeline.session.session import SpeechSession
@@ -31,6 +32,7 @@ from polly_pipeline.sinks.files import RawFileSink
 from polly_pipeline.sinks.memory import MemorySink
 from polly_pipeline.sinks.wav import WavFileSink
 from polly_pipeline.sources.basic import file_source, iterable_source
+from polly_pipeline.testing import virtual_clock
 from tests.conftest import TEST_TIMEOUTS
 
 Case = Callable[[LocalPollyService, Path], Awaitable[object]]
@@ -287,22 +289,23 @@ async def test_bad_input_gets_a_clear_error(
         assert word in message, (word, message)
 
 
-async def test_huge_text_is_split_into_legal_events_and_empty_text_speaks_nothing(
-    local_polly: LocalPollyService,
-) -> None:
+@virtual_clock
+async def test_huge_text_is_split_into_legal_events_and_empty_text_speaks_nothing() -> None:
     text = "This sentence is repeated to pass the event limit. " * 150  # 7,650 characters
-    # default deadlines: the offline voice needs more than 2 s for 6,000 characters at once
-    async with local_polly.client() as client:
+    # on the virtual clock the offline voice's seconds of rendering cost no deadline time
+    svc = LocalPollyService(LocalServiceConfig(inbound_event_timeout=1.0))
+    async with memory_client(svc, timeouts=TEST_TIMEOUTS) as client:
         audio = [
             c async for c in client.start_speech_synthesis_stream(text=text, voice_id="Joanna")
         ]
-    assert audio
-    record = local_polly.streams[-1]
-    assert all(len(t) <= 6000 for t in record.texts)
-    assert "".join(record.texts) == text
-    assert record.request_characters == len(text)
-    assert await one_shot(local_polly, text="", voice_id="Joanna") == 0
-    assert local_polly.streams[-1].request_characters == 0
+        assert audio
+        record = svc.streams[-1]
+        assert all(len(t) <= 6000 for t in record.texts)
+        assert "".join(record.texts) == text
+        assert record.request_characters == len(text)
+        empty = [c async for c in client.start_speech_synthesis_stream(text="", voice_id="Joanna")]
+        assert empty == []
+        assert svc.streams[-1].request_characters == 0
 
 
 @pytest.mark.parametrize("clean", [True, False], ids=["cleaned", "raw"])
