@@ -1,9 +1,12 @@
 """Client layer: one duplex ``StartSpeechSynthesisStream`` (text events in, typed audio events out).
 
-The input side queues events; the transport pulls them one at a time when the connection can
-take them, and each is signed at that moment, so the ``:date`` of every event is its send time
-and the signature chain follows the order on the wire. The output side decodes the response body
-incrementally into typed events and raises the service's exceptions as they arrive.
+The state, the signing and the codec live in the sans-IO
+:class:`~polly_pipeline.protocol.synthesis.SynthesisStreamMachine`; this module is its asyncio
+driver. The input side queues events in the machine; the transport pulls the request body when
+the connection can take it, and the machine signs the queued events at that moment, so the
+``:date`` of every event is its send time and the signature chain follows the order on the wire.
+The output side feeds the response body to the machine and raises the service errors it
+reports as they arrive.
 
 Deadlines: the transport bounds connecting, response headers and every write. While output is
 due (after a flush or the close) each complete event must arrive within ``Timeouts.read`` of the
@@ -21,11 +24,10 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Protocol
 
 from polly_pipeline._aio import AsyncResource
 from polly_pipeline.errors import (
-    ConnectionClosedError,
     ParameterValidationError,
     PollyPipelineError,
     ReadTimeout,
@@ -33,22 +35,17 @@ from polly_pipeline.errors import (
 )
 from polly_pipeline.protocol.events import (
     AudioEvent,
-    CloseStreamEvent,
-    InputEvent,
     OutputEvent,
+    ServiceErrorEvent,
     StreamClosedEvent,
     TextEvent,
     TextType,
-    decode_output_message,
-    encode_input_event,
 )
-from polly_pipeline.protocol.eventstream import EventStreamDecoder
 from polly_pipeline.protocol.params import SynthesisParams, text_event_problems
 from polly_pipeline.protocol.sigv4 import EventSigner
+from polly_pipeline.protocol.synthesis import StreamCall, StreamState, SynthesisStreamMachine
 
 __all__ = ["SpeechSynthesisStream", "StreamStats"]
-
-_END: Final = object()
 
 
 @dataclass
@@ -91,15 +88,10 @@ class SpeechSynthesisStream(AsyncResource):
     ) -> None:
         self.params = params
         self.stats = StreamStats()
-        self._signer = signer
+        self._machine = SynthesisStreamMachine(signer)
         self._read_timeout = read_timeout
-        self._queue: asyncio.Queue[InputEvent | object] = asyncio.Queue(queue_size)
-        self._input_closed = False
-        self._output_due = False
-        self._failure: BaseException | None = None
-        self._failed = asyncio.Event()
-        self._closed = False
-        self._finished = False
+        self._queue_size = queue_size
+        self._changed = asyncio.Event()  # the machine's queue or state changed
         self._transport: _TransportStream | None = None
         self._output_iter: AsyncIterator[OutputEvent] | None = None
 
@@ -107,9 +99,13 @@ class SpeechSynthesisStream(AsyncResource):
         p = self.params
         return (
             f"<SpeechSynthesisStream voice={p.voice_id} format={p.output_format} "
-            f"input={'closed' if self._input_closed else 'open'} "
-            f"finished={self._finished}>"
+            f"state={self._machine.state.value}>"
         )
+
+    @property
+    def state(self) -> StreamState:
+        """Where the stream is (see :class:`~polly_pipeline.protocol.synthesis.StreamState`)."""
+        return self._machine.state
 
     # -- wiring (done by the client) ------------------------------------------------------------
 
@@ -118,20 +114,27 @@ class SpeechSynthesisStream(AsyncResource):
 
     async def _body(self) -> AsyncIterator[bytes]:
         """The request body, pulled by the transport one frame at a time."""
+        machine = self._machine
         while True:
-            item = await self._queue.get()
-            if item is _END:
-                yield self._signer.sign_end()
-                return
-            assert isinstance(item, TextEvent | CloseStreamEvent)
-            yield self._signer.sign(encode_input_event(item))
+            data = machine.data_to_send(max_events=1)
+            if data:
+                self._signal()
+                yield data
+                if machine.input_sent:
+                    return
+                continue
+            self._changed.clear()
+            await self._changed.wait()
+
+    def _signal(self) -> None:
+        self._changed.set()
 
     # -- input side ---------------------------------------------------------------------------
 
     @property
     def input_closed(self) -> bool:
         """True once :meth:`end_input` was called."""
-        return self._input_closed
+        return self._machine.input_ended
 
     async def send_text(self, text: str, *, flush: bool = False) -> None:
         """Send plain text (at most 6,000 characters); ``flush`` synthesizes everything now."""
@@ -164,49 +167,37 @@ class SpeechSynthesisStream(AsyncResource):
         problems = text_event_problems(event.text, text_type or event.text_type)
         if problems:
             raise ParameterValidationError(problems)
-        if self._input_closed:
-            raise StreamStateError("this stream's input is ended; open a new stream to send more")
-        await self._put(event)
+        await self._wait_for_room(StreamCall.SEND_TEXT)
+        self._machine.send_text(event)
+        self._signal()
         now = time.monotonic()
         self.stats.text_events += 1
         self.stats.characters_sent += len(event.text)
         if event.text.strip() and self.stats.first_text_at is None:
             self.stats.first_text_at = now
-        if event.flush:
-            self._output_due = True
 
     async def end_input(self) -> None:
         """Send CloseStreamEvent and end the request body; the remaining audio will follow.
 
         Idempotent.
         """
-        if self._input_closed:
+        if self._machine.input_ended:
             return
-        self._input_closed = True
-        self._output_due = True
-        await self._put(CloseStreamEvent())
-        await self._put(_END)
+        await self._wait_for_room(StreamCall.END_INPUT)
+        self._machine.end_input()
+        self._signal()
 
-    async def _put(self, item: InputEvent | object) -> None:
-        if self._closed:
-            raise StreamStateError("the stream is closed")
-        self._raise_failure()
-        if self._queue.full():
-            put = asyncio.ensure_future(self._queue.put(item))
-            failed = asyncio.ensure_future(self._failed.wait())
-            try:
-                await asyncio.wait({put, failed}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                failed.cancel()
-                if not put.done():
-                    put.cancel()
-            self._raise_failure()
-        else:
-            self._queue.put_nowait(item)
-
-    def _raise_failure(self) -> None:
-        if self._failure is not None:
-            raise self._failure
+    async def _wait_for_room(self, call: StreamCall) -> None:
+        """Wait while ``queue_size`` events are queued; raise if ``call`` is not allowed."""
+        machine = self._machine
+        while True:
+            if machine.state is StreamState.FAILED and machine.failure is not None:
+                raise machine.failure
+            machine.check(call)
+            if machine.pending_events < self._queue_size:
+                return
+            self._changed.clear()
+            await self._changed.wait()
 
     # -- output side --------------------------------------------------------------------------
 
@@ -219,25 +210,26 @@ class SpeechSynthesisStream(AsyncResource):
         transport = self._transport
         if transport is None:
             raise StreamStateError("the stream is not open")
-        decoder = EventStreamDecoder()
+        machine = self._machine
         chunks = transport.__aiter__()
         loop = asyncio.get_running_loop()
         deadline: float | None = None  # by when the next complete event must have arrived
         try:
-            while not self._finished:
-                if deadline is None and self._output_due and self._read_timeout is not None:
+            while machine.state is not StreamState.FINISHED:
+                if machine.state is StreamState.FAILED and machine.failure is not None:
+                    raise machine.failure
+                if deadline is None and machine.output_due and self._read_timeout is not None:
                     deadline = loop.time() + self._read_timeout
                 chunk = await self._next_chunk(chunks, deadline)
                 if chunk is None:
-                    decoder.finish()
-                    raise ConnectionClosedError(
-                        "the service ended the response without a StreamClosedEvent"
-                    )
-                messages = decoder.feed(chunk)
-                if messages:
+                    machine.receive_end()  # raises: the response ended before StreamClosedEvent
+                    return
+                events = machine.receive_data(chunk)
+                if events:
                     deadline = None  # progress: the next event gets a full read deadline
-                for message in messages:
-                    event = decode_output_message(message)
+                for event in events:
+                    if isinstance(event, ServiceErrorEvent):
+                        raise event.error
                     if isinstance(event, AudioEvent):
                         self.stats.audio_events += 1
                         self.stats.audio_bytes += len(event.audio_chunk)
@@ -245,14 +237,11 @@ class SpeechSynthesisStream(AsyncResource):
                             self.stats.first_audio_at = time.monotonic()
                     elif isinstance(event, StreamClosedEvent):
                         self.stats.request_characters = event.request_characters
-                        self._finished = True
                         await self._read_to_end(chunks)
                     yield event
         except (PollyPipelineError, asyncio.CancelledError) as exc:
             self._fail(exc)
             raise
-        finally:
-            self._output_due = False
 
     async def _read_to_end(self, chunks: AsyncIterator[bytes]) -> None:
         """After StreamClosedEvent, take the response's END_STREAM (bounded).
@@ -281,9 +270,9 @@ class SpeechSynthesisStream(AsyncResource):
             ) from exc
 
     def _fail(self, exc: BaseException) -> None:
-        if self._failure is None and not isinstance(exc, asyncio.CancelledError):
-            self._failure = exc
-        self._failed.set()
+        if not isinstance(exc, asyncio.CancelledError):
+            self._machine.fail(exc)
+        self._signal()
 
     async def audio(self) -> AsyncIterator[bytes]:
         """Only the audio bytes, in order (the StreamClosedEvent is recorded in :attr:`stats`)."""
@@ -296,14 +285,14 @@ class SpeechSynthesisStream(AsyncResource):
     @property
     def finished(self) -> bool:
         """True once the service's StreamClosedEvent arrived."""
-        return self._finished
+        return self._machine.closed_event is not None
 
     async def aclose(self) -> None:
         """Release the HTTP/2 stream (resetting it if the exchange is unfinished). Idempotent."""
-        if self._closed:
+        if self._machine.state is StreamState.CLOSED:
             return
-        self._closed = True
-        self._failed.set()
+        self._machine.close()
+        self._signal()
         if self._output_iter is not None:
             with contextlib.suppress(Exception):
                 await self._output_iter.aclose()  # type: ignore[attr-defined]

@@ -27,11 +27,13 @@ __all__ = [
     "CloseStreamEvent",
     "InputEvent",
     "OutputEvent",
+    "ServiceErrorEvent",
     "StreamClosedEvent",
     "TextEvent",
     "TextType",
     "UnknownEvent",
     "decode_input_event",
+    "decode_output",
     "decode_output_message",
     "encode_exception",
     "encode_input_event",
@@ -91,6 +93,16 @@ class UnknownEvent:
 
 
 OutputEvent: TypeAlias = AudioEvent | StreamClosedEvent | UnknownEvent
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceErrorEvent:
+    """An error the service reported inside the stream (``exception`` or ``error`` message).
+
+    The codec returns it as an event; whoever drives the stream decides to raise ``error``.
+    """
+
+    error: ServiceException
 
 
 def _event_block(event_type: str, content_type: str) -> bytes:
@@ -230,6 +242,18 @@ def _string_header(message: Message, name: str) -> str | None:
 
 def decode_output_message(message: Message) -> OutputEvent:
     """The output event a message carries; raises the ServiceException it reports, if any."""
+    event = decode_output(message)
+    if isinstance(event, ServiceErrorEvent):
+        raise event.error
+    return event
+
+
+def decode_output(message: Message) -> OutputEvent | ServiceErrorEvent:
+    """The output event a message carries, or the service error it reports as an event.
+
+    Raises:
+        ProtocolError: the message is not a well-formed output message.
+    """
     message_type = _string_header(message, ":message-type")
     if message_type == "event":
         event_type = _string_header(message, ":event-type")
@@ -256,13 +280,17 @@ def decode_output_message(message: Message) -> OutputEvent:
             body = {"message": message.payload.decode("utf-8", "replace")}
         cls = SERVICE_EXCEPTIONS.get(exception_type)
         if cls is not None:
-            raise cls.from_payload(body)
+            return ServiceErrorEvent(cls.from_payload(body))
         text = body.get("message") or body.get("Message") or ""
-        raise UnmodeledServiceError(str(text), code=exception_type or "UnknownException")
+        return ServiceErrorEvent(
+            UnmodeledServiceError(str(text), code=exception_type or "UnknownException")
+        )
     if message_type == "error":
-        raise UnmodeledServiceError(
-            _string_header(message, ":error-message") or "",
-            code=_string_header(message, ":error-code") or "UnknownError",
+        return ServiceErrorEvent(
+            UnmodeledServiceError(
+                _string_header(message, ":error-message") or "",
+                code=_string_header(message, ":error-code") or "UnknownError",
+            )
         )
     if message_type is None:
         raise ProtocolError("message without a string ':message-type' header")
