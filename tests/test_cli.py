@@ -158,13 +158,19 @@ def test_help_lists_every_command() -> None:
 
 
 def test_plugins_lists_builtins_and_isolates_a_broken_plugin(tmp_path: Path) -> None:
-    # two plugin distributions on the path: one loads, one cannot import its module
-    for name, target in (("good_plugin", "good_sink:GoodSink"), ("bad_plugin", "no_such_mod:X")):
+    # three plugin distributions on the path: one loads, one cannot import its module, one
+    # raises while importing (not an ImportError)
+    for name, target in (
+        ("good_plugin", "good_sink:GoodSink"),
+        ("bad_plugin", "no_such_mod:X"),
+        ("angry_plugin", "angry_sink:X"),
+    ):
         info = tmp_path / f"{name}-1.0.dist-info"
         info.mkdir()
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
         (info / "entry_points.txt").write_text(f"[polly_pipeline.sinks]\n{name} = {target}\n")
     (tmp_path / "good_sink.py").write_text("class GoodSink:\n    pass\n")
+    (tmp_path / "angry_sink.py").write_text("raise RuntimeError('no sound card here')\n")
     result = run("plugins", env={"PYTHONPATH": str(tmp_path)})
     assert result.returncode == 0
     assert "sinks    wav" in result.stdout  # built-ins are registered the same way
@@ -173,7 +179,10 @@ def test_plugins_lists_builtins_and_isolates_a_broken_plugin(tmp_path: Path) -> 
     bad = next(line for line in result.stdout.splitlines() if "bad_plugin" in line)
     assert "FAILED TO LOAD" in bad
     assert "No module named 'no_such_mod'" in bad
-    assert "1 plugin(s) failed to load" in result.stderr
+    angry = next(line for line in result.stdout.splitlines() if "angry_plugin" in line)
+    assert "FAILED TO LOAD" in angry
+    assert "RuntimeError: no sound card here" in angry
+    assert "2 plugin(s) failed to load" in result.stderr
 
 
 def test_speak_a_markdown_file(tmp_path: Path) -> None:

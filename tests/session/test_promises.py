@@ -1,120 +1,24 @@
 """The session's promises, checked on the bytes that crossed the transport.
 
-A recording transport wraps the in-memory one: every request frame the client sent and every
-response frame it received, per stream, in order. The tests judge the session by those bytes,
-not by its own counters.
+A recording transport wraps the in-memory one (:mod:`tests.session.recording`), and the tests
+run on the virtual clock, so the time each frame crossed is exact and the same every run. The
+tests judge the session by those bytes and times, not by its own counters.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from polly_pipeline.client import PollyStreamingClient
 from polly_pipeline.local.config import LatencyModel, LocalServiceConfig
-from polly_pipeline.local.in_memory import InMemoryTransport
 from polly_pipeline.local.service import LocalPollyService
-from polly_pipeline.protocol.events import (
-    AudioEvent,
-    TextEvent,
-    decode_input_event,
-    decode_output_message,
-)
-from polly_pipeline.protocol.eventstream import EventStreamDecoder, decode_message
 from polly_pipeline.session import RetryPolicy, SpeechSession
-from polly_pipeline.transport import DuplexStream, Endpoint, Response
-from tests.conftest import TEST_TIMEOUTS
+from polly_pipeline.testing import virtual_clock
+from polly_pipeline.transport import Timeouts
+from tests.session.recording import recording_client
 
-
-class _Tap:
-    def __init__(self, inner: DuplexStream, received: list[bytes]) -> None:
-        self._inner = inner
-        self._chunks = inner.__aiter__()
-        self._received = received
-
-    async def response(self) -> Response:
-        return await self._inner.response()
-
-    def __aiter__(self) -> _Tap:
-        return self
-
-    async def __anext__(self) -> bytes:
-        chunk = await anext(self._chunks)
-        self._received.append(chunk)
-        return chunk
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-class Recording:
-    """A transport that records each stream's request and response bytes."""
-
-    def __init__(self, inner: InMemoryTransport) -> None:
-        self._inner = inner
-        self.sent: list[list[bytes]] = []
-        self.received: list[list[bytes]] = []
-
-    async def open_stream(
-        self,
-        endpoint: Endpoint,
-        *,
-        body: AsyncIterator[bytes] | None = None,
-        **kwargs: Any,
-    ) -> _Tap:
-        sent: list[bytes] = []
-        received: list[bytes] = []
-        self.sent.append(sent)
-        self.received.append(received)
-
-        async def tap(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-            async for chunk in source:
-                sent.append(chunk)
-                yield chunk
-
-        inner = await self._inner.open_stream(
-            endpoint, body=None if body is None else tap(body), **kwargs
-        )
-        return _Tap(inner, received)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    def text_events(self) -> list[TextEvent]:
-        """Every TextEvent on the wire (signed envelopes opened), all streams."""
-        out = []
-        for frames in self.sent:
-            for outer in EventStreamDecoder().feed(b"".join(frames)):
-                if outer.payload:
-                    event = decode_input_event(decode_message(outer.payload))
-                    if isinstance(event, TextEvent):
-                        out.append(event)
-        return out
-
-    def audio_by_stream(self) -> list[bytes]:
-        """The audio each stream carried, in the order the streams were opened."""
-        out = []
-        for chunks in self.received:
-            audio = b"".join(
-                event.audio_chunk
-                for message in EventStreamDecoder().feed(b"".join(chunks))
-                if isinstance(event := decode_output_message(message), AudioEvent)
-            )
-            out.append(audio)
-        return out
-
-
-def recording_client(service: LocalPollyService) -> tuple[PollyStreamingClient, Recording]:
-    recording = Recording(InMemoryTransport(service._handle, timeouts=TEST_TIMEOUTS))
-    client = PollyStreamingClient(
-        region=service.region,
-        endpoint_url="https://polly.in-memory",
-        credentials=service.credentials,
-        timeouts=TEST_TIMEOUTS,
-        transport=recording,
-    )
-    return client, recording
+#: 16 kHz signed 16-bit mono: bytes of PCM per second of speech
+PCM_BYTES_PER_SECOND = 32000
 
 
 async def speak(session: SpeechSession, texts: Sequence[str], gap: float = 0.0) -> bytes:
@@ -132,6 +36,7 @@ async def speak(session: SpeechSession, texts: Sequence[str], gap: float = 0.0) 
     return audio
 
 
+@virtual_clock
 async def test_keep_alives_are_empty_on_the_wire() -> None:
     service = LocalPollyService(LocalServiceConfig(inbound_event_timeout=1.0))
     client, recording = recording_client(service)
@@ -144,6 +49,7 @@ async def test_keep_alives_are_empty_on_the_wire() -> None:
     assert [e.text for e in keep_alives] == [""] * len(keep_alives)
 
 
+@virtual_clock
 async def test_rollover_under_service_latency_keeps_the_old_streams_audio_first() -> None:
     config = LocalServiceConfig(
         inbound_event_timeout=1.0,
@@ -170,3 +76,39 @@ async def test_rollover_under_service_latency_keeps_the_old_streams_audio_first(
     assert len(streams) >= 2  # the turn's audio came over more than one stream
     # stream by stream: nothing of a later stream before all of the earlier one
     assert delivered == b"".join(streams)
+
+
+@virtual_clock
+async def test_pacing_keeps_the_text_on_the_wire_within_its_lead() -> None:
+    """With ``pacing=2.0`` no TextEvent leaves while more than about two seconds are ahead.
+
+    What is ahead when a TextEvent goes out: the speech of all the text sent before it (at the
+    speaking rate measured afterwards from the audio the service returned) minus what a
+    listener playing in real time from the first audio has heard by then.
+    """
+    service = LocalPollyService(LocalServiceConfig(inbound_event_timeout=1.0))
+    # the default read deadline: a paced stream is silent while a sentence plays (seconds)
+    client, recording = recording_client(service, Timeouts())
+    texts = [f"Paced sentence {i} waits. " for i in range(16)]  # about 1.5 s each
+    pacing = 2.0
+    async with (
+        client,
+        SpeechSession(
+            client, voice_id="Joanna", keepalive_interval=0.3, max_stream_age=600.0, pacing=pacing
+        ) as session,
+    ):
+        audio = await speak(session, texts)
+    spoken = [(at, e.text) for at, e in recording.timed_text_events() if e.text.strip()]
+    assert "".join(text for _, text in spoken) == "".join(texts)
+    seconds_per_char = len(audio) / PCM_BYTES_PER_SECOND / sum(map(len, texts))
+    first_audio = recording.first_audio_at()
+    leads = []
+    sent_chars = 0
+    for at, text in spoken:
+        if at > first_audio:  # before the first audio nothing is playing yet
+            leads.append(sent_chars * seconds_per_char - (at - first_audio))
+        sent_chars += len(text)
+    assert len(leads) >= 8  # most of the text waited for the listener
+    # the bound, plus the error of measuring each sentence at the turn's average rate
+    assert max(leads) <= 1.25 * pacing, leads
+    assert max(leads) >= 0.5 * pacing, leads  # and the lead was used, not starved
