@@ -19,6 +19,7 @@ from polly_pipeline.cli.options import (
     env,
 )
 from polly_pipeline.cli.running import Context, run_command
+from polly_pipeline.cli.serve import add_serve
 from polly_pipeline.errors import PollyPipelineError
 
 __all__ = ["build_parser", "main"]
@@ -190,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_voices(sub)
     _add_plugins(sub)
     add_local(sub)
+    add_serve(sub)
     return parser
 
 

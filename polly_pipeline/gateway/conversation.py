@@ -1,0 +1,396 @@
+"""Gateway layer: one ``/v1/speak`` WebSocket conversation on one warm speech session.
+
+Three tasks per connection, all owned here and ended together: the reader (client messages),
+the speaker (turns, one after another, on the connection's :class:`SpeechSession`) and the
+writer (the :class:`SendBuffer`, to the socket, with a deadline per frame). A client that
+disconnects interrupts its turn; the session, its streams and every task end with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from polly_pipeline.client import PollyStreamingClient
+from polly_pipeline.errors import ParameterValidationError, PollyPipelineError
+from polly_pipeline.gateway.config import Limits
+from polly_pipeline.gateway.messages import (
+    End,
+    Interrupt,
+    Message,
+    ProtocolViolation,
+    Start,
+    Text,
+    error_event,
+    event,
+    parse_message,
+)
+from polly_pipeline.gateway.rate import TokenBucket
+from polly_pipeline.gateway.send_buffer import BufferOverflow, SendBuffer
+from polly_pipeline.gateway.turn_text import TurnText
+from polly_pipeline.pipeline.flush import FlushPolicy
+from polly_pipeline.protocol.voices import voice_language
+from polly_pipeline.session import InterruptReport, SpeechSession, Turn
+
+__all__ = ["Conversation", "ConversationStats"]
+
+log = logging.getLogger("polly_pipeline.gateway")
+
+#: The subprotocol a browser names, beside ``bearer.<token>``, to authenticate.
+SUBPROTOCOL = "polly-pipeline"
+#: WebSocket close code for a client that stopped reading (RFC 6455: policy violation).
+_POLICY_VIOLATION = 1008
+
+
+@dataclass
+class ConversationStats:
+    """What one conversation did (for the access log)."""
+
+    turns: int = 0
+    interrupts: int = 0
+    errors: int = 0
+    audio_bytes: int = 0
+    characters: int = 0
+
+
+@dataclass
+class _TurnInput:
+    """A turn's text as the client sends it, before and while it is spoken."""
+
+    number: int
+    queue: asyncio.Queue[Text | None] = field(default_factory=asyncio.Queue)
+    characters: int = 0
+    ended: bool = False
+    first_text_at: float | None = None
+    report: InterruptReport | None = None
+
+
+class Conversation:
+    """Serves one accepted WebSocket until the client leaves.
+
+    Args:
+        websocket: the accepted connection.
+        client: the Polly client whose pool the conversation's session uses.
+        limits: per-connection limits.
+        on_end: called with the stats when the conversation is over.
+    """
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        client: PollyStreamingClient,
+        limits: Limits,
+        on_end: Callable[[ConversationStats], None] | None = None,
+    ) -> None:
+        self._ws = websocket
+        self._client = client
+        self._limits = limits
+        self._on_end = on_end
+        self._out = SendBuffer(limits.send_queue)
+        self._bucket = TokenBucket(limits.text_rate, limits.text_burst)
+        self._session: SpeechSession | None = None
+        self._start: Start | None = None
+        self._policy = FlushPolicy()
+        self._turns: deque[_TurnInput] = deque()
+        self._turn_ready = asyncio.Event()
+        self._input: _TurnInput | None = None
+        self._speaking: tuple[_TurnInput, asyncio.Task[None]] | None = None
+        self._numbers = 0
+        self.stats = ConversationStats()
+
+    async def run(self) -> None:
+        """Read messages until the client leaves, then end everything this conversation owns."""
+        writer = asyncio.create_task(self._write(), name="gateway-writer")
+        speaker = asyncio.create_task(self._speak_turns(), name="gateway-speaker")
+        reader = asyncio.create_task(self._read(), name="gateway-reader")
+        try:
+            done, _ = await asyncio.wait(
+                {writer, reader, speaker}, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("conversation task failed", exc_info=task.exception())
+        finally:
+            for task in (reader, speaker, writer):
+                task.cancel()
+            await asyncio.gather(reader, speaker, writer, return_exceptions=True)
+            if self._session is not None:
+                await self._session.aclose()
+            if self._on_end is not None:
+                self._on_end(self.stats)
+
+    # -- reader ---------------------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        while True:
+            message = await self._ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            try:
+                await self._handle(self._parse(message))
+            except ProtocolViolation as problem:
+                self._error(problem.error, problem.message)
+            except BufferOverflow:
+                log.warning("closing a conversation whose client left its replies unread")
+                return
+
+    def _parse(self, message: Mapping[str, Any]) -> Message:
+        text = message.get("text")
+        if text is None:
+            raise ProtocolViolation(
+                "binary_not_expected",
+                "binary frames are not accepted; send JSON text messages (see the protocol)",
+            )
+        limit = self._limits.max_message_bytes
+        if len(text) > limit or len(text.encode("utf-8", "surrogatepass")) > limit:
+            raise ProtocolViolation(
+                "message_too_large",
+                f"a message may be at most {limit} bytes; send the text in smaller pieces",
+            )
+        return parse_message(text, max_text_chars=self._limits.max_text_chars)
+
+    async def _handle(self, message: Message) -> None:
+        if isinstance(message, Start):
+            await self._open_session(message)
+        elif isinstance(message, Text):
+            self._add_text(message)
+        elif isinstance(message, End):
+            if self._input is None or self._input.ended:
+                raise ProtocolViolation("invalid_message", "no turn is open: send text first")
+            self._input.ended = True
+            self._input.queue.put_nowait(None)
+            self._input = None
+        elif isinstance(message, Interrupt):
+            await self._interrupt()
+
+    async def _open_session(self, start: Start) -> None:
+        if self._speaking is not None or self._turns:
+            raise ProtocolViolation(
+                "invalid_message", "a conversation can be restarted only between turns"
+            )
+        try:
+            session = SpeechSession(
+                self._client,
+                voice_id=start.voice,
+                output_format=start.output_format,
+                sample_rate=start.sample_rate,
+                language_code=start.language,
+            )
+        except ParameterValidationError as exc:
+            raise ProtocolViolation("invalid_parameters", str(exc)) from None
+        old, self._session = self._session, None
+        if old is not None:
+            await old.aclose()
+        try:
+            await session.start()
+        except PollyPipelineError as exc:
+            await session.aclose()
+            self._error("speech_failed", str(exc), exception=type(exc).__name__)
+            return
+        self._session, self._start = session, start
+        params = session.params
+        self._reply(
+            event(
+                "ready",
+                voice=params.voice_id,
+                format=params.output_format,
+                sample_rate=params.effective_sample_rate,
+                language=params.language_code or voice_language(params.voice_id),
+                text_mode=start.text_mode,
+            )
+        )
+
+    def _add_text(self, message: Text) -> None:
+        if self._session is None:
+            raise ProtocolViolation(
+                "not_started", 'open the conversation first: {"type": "start", "voice": ...}'
+            )
+        turn = self._input
+        if turn is None:
+            if len(self._turns) + (self._speaking is not None) >= self._limits.max_turns:
+                raise ProtocolViolation(
+                    "too_many_turns",
+                    f"at most {self._limits.max_turns} turns at once; wait for turn_done "
+                    "or interrupt",
+                )
+            turn = _TurnInput(self._numbers)
+        if turn.characters + len(message.text) > self._limits.max_turn_chars:
+            raise ProtocolViolation(
+                "turn_too_long",
+                f"a turn holds at most {self._limits.max_turn_chars} characters; "
+                'end it with {"type": "end"} and go on in the next',
+            )
+        if not self._bucket.take(len(message.text)):
+            raise ProtocolViolation(
+                "rate_limited",
+                f"text arrives faster than {self._limits.text_rate:g} characters per second; "
+                f"this message was dropped, send it again in "
+                f"{self._bucket.wait_for(len(message.text)):.2f} s",
+            )
+        if self._input is None:  # a new turn, counted once its first text is accepted
+            self._numbers += 1
+            self._input = turn
+            self._turns.append(turn)
+            self._turn_ready.set()
+        if turn.first_text_at is None:
+            turn.first_text_at = time.monotonic()
+        turn.characters += len(message.text)
+        self.stats.characters += len(message.text)
+        turn.queue.put_nowait(message)
+
+    async def _interrupt(self) -> None:
+        dropped = [turn.number for turn in self._turns]
+        self._turns.clear()
+        if self._input is not None:
+            self._input.ended = True
+            self._input = None
+        report: InterruptReport | None = None
+        number: int | None = None
+        if self._speaking is not None:
+            turn, task = self._speaking
+            number = turn.number
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            self._out.drop_turn(turn.number)
+            report = turn.report
+        self.stats.interrupts += 1
+        self._reply(
+            event(
+                "interrupted",
+                turn=number,
+                dropped_turns=dropped,
+                characters_sent=report.characters_sent if report else 0,
+                seconds_heard=round(report.seconds_heard, 3) if report else 0.0,
+                text_heard=report.text_heard if report else "",
+            )
+        )
+
+    def _reply(self, frame: str) -> None:
+        self._out.reply(frame)
+
+    def _error(self, error: Any, message: str, **fields: Any) -> None:
+        self.stats.errors += 1
+        self._reply(error_event(error, message, **fields))
+
+    # -- speaker --------------------------------------------------------------------------------
+
+    async def _speak_turns(self) -> None:
+        while True:
+            while not self._turns:
+                self._turn_ready.clear()
+                await self._turn_ready.wait()
+            turn = self._turns.popleft()
+            task = asyncio.create_task(self._speak(turn), name=f"gateway-turn-{turn.number}")
+            self._speaking = (turn, task)
+            try:
+                await asyncio.gather(task, return_exceptions=True)
+            finally:
+                if not task.done():  # the conversation is ending
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+                self._speaking = None
+
+    async def _speak(self, turn: _TurnInput) -> None:
+        session, start = self._session, self._start
+        assert session is not None
+        assert start is not None
+        spoken = await session.begin_turn()
+        self.stats.turns += 1
+        await self._out.put(event("turn_started", turn=turn.number), turn.number)
+        feeder = asyncio.create_task(self._feed(turn, spoken, session, start))
+        try:
+            first = True
+            async for chunk in spoken.audio():
+                if first:
+                    first = False
+                    since = time.monotonic() - (turn.first_text_at or time.monotonic())
+                    await self._out.put(
+                        event("first_audio", turn=turn.number, seconds=round(since, 4)),
+                        turn.number,
+                    )
+                self.stats.audio_bytes += len(chunk.data)
+                await self._out.put(chunk.data, turn.number)
+            metrics = await spoken.wait()
+            done = {k: v for k, v in dataclasses.asdict(metrics).items() if k != "turn_id"}
+            await self._out.put(event("turn_done", turn=turn.number, metrics=done), turn.number)
+        except PollyPipelineError as exc:
+            self.stats.errors += 1
+            await self._out.put(
+                error_event(
+                    "speech_failed", str(exc), turn=turn.number, exception=type(exc).__name__
+                ),
+                turn.number,
+            )
+        finally:
+            feeder.cancel()
+            await asyncio.gather(feeder, return_exceptions=True)
+            if not spoken.done:
+                turn.report = await spoken.interrupt()
+
+    async def _feed(
+        self, turn: _TurnInput, spoken: Turn, session: SpeechSession, start: Start
+    ) -> None:
+        params = session.params
+        language = params.language_code or voice_language(params.voice_id) or "en"
+        text = TurnText(clean=start.text_mode == "clean", language=language, policy=self._policy)
+        try:
+            while True:
+                wait = self._policy.stall_after if text.waiting else None
+                ended = False
+                try:
+                    item = await asyncio.wait_for(turn.queue.get(), wait)
+                except TimeoutError:
+                    items = text.stall()
+                else:
+                    ended = item is None
+                    items = text.end() if item is None else text.feed(item.text, flush=item.flush)
+                for piece in items:
+                    await spoken.send(piece.text, flush=piece.flush)
+                    if piece.text:
+                        await self._out.put(
+                            event(
+                                "segment",
+                                turn=turn.number,
+                                text=piece.text,
+                                flush=piece.flush,
+                                reason=piece.reason,
+                            ),
+                            turn.number,
+                        )
+                if ended:
+                    return
+        except PollyPipelineError:
+            pass  # the turn failed; its audio() raises the error, reported by _speak
+        finally:
+            with contextlib.suppress(PollyPipelineError):
+                await spoken.finish()
+
+    # -- writer ---------------------------------------------------------------------------------
+
+    async def _write(self) -> None:
+        timeout = self._limits.send_timeout
+        while True:
+            frame = await self._out.get()
+            try:
+                async with asyncio.timeout(timeout):
+                    if isinstance(frame, bytes):
+                        await self._ws.send_bytes(frame)
+                    else:
+                        await self._ws.send_text(frame)
+            except TimeoutError:
+                log.warning("closing a conversation whose client read nothing for %.0f s", timeout)
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(1.0):
+                        await self._ws.close(_POLICY_VIOLATION, "the client stopped reading")
+                return
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                return
