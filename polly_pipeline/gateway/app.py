@@ -18,7 +18,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
@@ -71,7 +71,10 @@ def _page_file(name: str) -> Any:
 
 
 async def _page(request: Request) -> Response:
-    name = request.path_params.get("name", "index.html")
+    name = request.path_params.get("name")
+    if name is None:  # the page, in its gateway mode (it then speaks on /v1/speak)
+        query = request.url.query
+        return RedirectResponse("/index.html?gateway=1" + ("&" + query if query else ""))
     page = _page_file(name) if name in ("index.html", "player.js") else None
     if page is None or not page.is_file():
         return JSONResponse(

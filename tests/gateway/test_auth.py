@@ -103,9 +103,9 @@ async def test_pages_from_other_origins_cannot_open_a_conversation(
     config = GatewayConfig(allowed_origins=("https://app.example",))
     async with running_gateway(polly, config) as gw:
         with pytest.raises(InvalidStatus) as refused:
-            async with connect(gw.ws, origin="https://evil.example"):  # type: ignore[arg-type]
+            async with connect(gw.speak_url, origin="https://evil.example"):  # type: ignore[arg-type]
                 pass
         assert refused.value.response.status_code == 403
-        for origin in (gw.http, "https://app.example"):
-            async with connect(gw.ws, origin=origin) as ws:  # type: ignore[arg-type]
+        for origin in (gw.url, "https://app.example"):
+            async with connect(gw.speak_url, origin=origin) as ws:  # type: ignore[arg-type]
                 assert (await SpeakClient(ws).start())["type"] == "ready"

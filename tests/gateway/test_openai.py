@@ -18,7 +18,7 @@ TEXT = "The gateway speaks this sentence. And then a second one."
 
 @pytest.fixture
 async def oai(gateway: Gateway) -> AsyncIterator[openai.AsyncOpenAI]:
-    client = openai.AsyncOpenAI(base_url=gateway.http + "/v1", api_key="unused", max_retries=0)
+    client = openai.AsyncOpenAI(base_url=gateway.url + "/v1", api_key="unused", max_retries=0)
     try:
         yield client
     finally:
@@ -76,7 +76,7 @@ async def test_the_openai_client_streams_audio_of_the_right_length(
 async def test_polly_voice_ids_and_openai_names_choose_the_voice(gateway: Gateway) -> None:
     import httpx2 as httpx  # the HTTP client under ``openai``
 
-    async with httpx.AsyncClient(base_url=gateway.http) as http:
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
         for voice, polly_voice in (("nova", "Danielle"), ("Vicki", "Vicki"), ("ALLOY", "Joanna")):
             body = {"model": "polly-generative", "input": "Hallo.", "voice": voice}
             response = await http.post("/v1/audio/speech", json=body)

@@ -24,7 +24,7 @@ LONG = (
 
 @pytest.fixture
 async def speak(gateway: Gateway) -> AsyncIterator[SpeakClient]:
-    async with connect(gateway.ws) as ws:
+    async with connect(gateway.speak_url) as ws:
         yield SpeakClient(ws)
 
 
@@ -146,7 +146,7 @@ async def test_text_before_start_is_refused(speak: SpeakClient) -> None:
 
 async def test_text_rate_and_turn_limits(polly: PollyStreamingClient) -> None:
     config = GatewayConfig(limits=Limits(text_rate=50, text_burst=100, max_turns=1))
-    async with running_gateway(polly, config) as gw, connect(gw.ws) as ws:
+    async with running_gateway(polly, config) as gw, connect(gw.speak_url) as ws:
         speak = SpeakClient(ws)
         await speak.start(voice="Joanna", format="pcm")
         await speak.send(text="x" * 90 + " ")
@@ -164,7 +164,7 @@ async def test_text_rate_and_turn_limits(polly: PollyStreamingClient) -> None:
 async def test_a_client_that_leaves_mid_turn_leaves_nothing_behind(
     gateway: Gateway, polly: PollyStreamingClient
 ) -> None:
-    async with connect(gateway.ws) as ws:
+    async with connect(gateway.speak_url) as ws:
         speak = SpeakClient(ws)
         await speak.start(voice="Joanna", format="pcm")
         await speak.send(text=LONG)
@@ -187,7 +187,7 @@ async def test_a_client_that_pauses_reading_gets_every_frame_afterwards(
     config = GatewayConfig(limits=Limits(send_queue=4))
     async with (
         running_gateway(polly, config) as gw,
-        connect(gw.ws, max_queue=1, max_size=None) as ws,
+        connect(gw.speak_url, max_queue=1, max_size=None) as ws,
     ):
         speak = SpeakClient(ws)
         await speak.start(voice="Joanna", format="pcm")

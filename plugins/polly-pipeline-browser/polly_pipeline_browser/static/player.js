@@ -6,6 +6,12 @@
 //   text    = JSON control messages: config, sync, turn, interrupt, end
 // Reports sent back (JSON): hello, sync, scheduled, dropped, interrupted, end_ack, ended.
 //
+// Gateway mode (?gateway=1, where `polly-pipeline serve` serves this page): the page speaks
+// the gateway's conversation protocol on /v1/speak instead: it opens a conversation (pcm at
+// 16 kHz, ?voice=... or Joanna), sends what is typed (or ?say=...) as a turn, plays the raw
+// PCM frames with the same scheduling, and stops at once on "Interrupt". What it did is kept
+// in window.pollyGateway (ready, turns with their scheduled seconds, errors, underruns).
+//
 // Autoplay: browsers only start audio after a user gesture, so the page shows a
 // "Start audio" button. With ?autoplay=1 in the URL it starts at once when the browser allows
 // it (e.g. Chromium with --autoplay-policy=no-user-gesture-required) and falls back to the
@@ -17,6 +23,7 @@
   const FLAG_TAIL = 1;
   const params = new URLSearchParams(location.search);
   const autoplay = params.get("autoplay") === "1";
+  const gatewayMode = params.get("gateway") === "1";
 
   const button = document.getElementById("start");
   const statusLine = document.getElementById("status");
@@ -48,7 +55,7 @@
   }
 
   function report(message) {
-    if (ws && ws.readyState === WebSocket.OPEN) {
+    if (!gatewayMode && ws && ws.readyState === WebSocket.OPEN) {
       ws.send(JSON.stringify(Object.assign(message, clocks())));
     }
   }
@@ -87,6 +94,10 @@
   });
 
   function connect() {
+    if (gatewayMode) {
+      gateway.connect();
+      return;
+    }
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     ws = new WebSocket(scheme + location.host + "/stream");
     ws.binaryType = "arraybuffer";
@@ -155,6 +166,11 @@
     const chunkTurn = view.getUint32(4, true);
     const rate = view.getUint32(8, true);
     const tail = (view.getUint32(12, true) & FLAG_TAIL) !== 0;
+    play(chunkTurn, sequence, tail, rate, view, HEADER_BYTES);
+  }
+
+  // Schedule one chunk of 16-bit PCM (the bytes of `view` from `offset` on).
+  function play(chunkTurn, sequence, tail, rate, view, offset) {
     if (chunkTurn !== turn) {
       beginTurn(chunkTurn);
     }
@@ -162,7 +178,7 @@
       report({ type: "dropped", turn: chunkTurn, sequence, tail });
       return;
     }
-    const samples = (data.byteLength - HEADER_BYTES) >> 1;
+    const samples = (view.byteLength - offset) >> 1;
     // Back to back with the chunk before; a turn's first chunk (or one that comes after the
     // queue ran dry: an underrun) starts `lead` seconds from now, so it is not cut.
     const underrun = !fresh && nextTime < ctx.currentTime;
@@ -172,7 +188,7 @@
       const buffer = ctx.createBuffer(1, samples, rate);
       const out = buffer.getChannelData(0);
       for (let i = 0; i < samples; i++) {
-        out[i] = view.getInt16(HEADER_BYTES + 2 * i, true) / 32768;
+        out[i] = view.getInt16(offset + 2 * i, true) / 32768;
       }
       const source = ctx.createBufferSource();
       source.buffer = buffer;
@@ -201,6 +217,7 @@
       starts_at_perf: perfAt(at),
     });
     meter.style.width = `${Math.min(100, (scheduledSeconds % 30) * (100 / 30))}%`;
+    return { duration, underrun };
   }
 
   function interrupt(id) {
@@ -252,6 +269,123 @@
     report({ type: "ended", turn: message.turn, start: ctx.currentTime });
     status(stopped ? "Stopped." : "Finished.");
   }
+
+  // -- gateway mode: the conversation protocol of `polly-pipeline serve` ----------------------
+  const gateway = (() => {
+    const state = { ready: null, turns: {}, errors: [], underruns: 0, closed: false };
+    window.pollyGateway = state;
+    const form = document.getElementById("ask");
+    const textBox = document.getElementById("text");
+    const tokenBox = document.getElementById("token");
+    let rate = 16000;
+    let sequence = 0;
+    let held = null; // an odd byte waiting for the next frame
+
+    function send(message) {
+      if (ws && ws.readyState === WebSocket.OPEN) {
+        ws.send(JSON.stringify(message));
+      }
+    }
+
+    function say(text) {
+      send({ type: "text", text, flush: false });
+      send({ type: "end" });
+    }
+
+    function connect() {
+      const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+      const token = tokenBox.value.trim();
+      const protocols = token ? ["polly-pipeline", `bearer.${token}`] : [];
+      ws = new WebSocket(scheme + location.host + "/v1/speak", protocols);
+      ws.binaryType = "arraybuffer";
+      status("Connecting\u2026");
+      ws.onopen = () => {
+        send({ type: "start", voice: params.get("voice") || "Joanna", format: "pcm", sample_rate: 16000 });
+      };
+      ws.onmessage = (event) => {
+        if (typeof event.data === "string") {
+          onEvent(JSON.parse(event.data));
+        } else {
+          onAudio(event.data);
+        }
+      };
+      ws.onclose = () => {
+        state.closed = true;
+        status("Disconnected from the gateway.");
+      };
+    }
+
+    function onEvent(message) {
+      const entry = state.turns[message.turn];
+      switch (message.type) {
+        case "ready":
+          rate = message.sample_rate;
+          state.ready = message;
+          status(`Ready: ${message.voice}. Type something and press Speak.`);
+          if (params.get("say")) {
+            say(params.get("say"));
+          }
+          break;
+        case "turn_started":
+          state.turns[message.turn] = { seconds: 0, chunks: 0, done: false, interrupted: false };
+          held = null;
+          beginTurn(message.turn);
+          break;
+        case "turn_done":
+          if (entry) {
+            entry.done = true;
+            entry.metrics = message.metrics;
+          }
+          status("Finished.");
+          break;
+        case "interrupted":
+          if (message.turn !== null && entry) {
+            entry.interrupted = true;
+            interrupt(message.turn);
+          }
+          break;
+        case "error":
+          state.errors.push(message);
+          status(`Error (${message.error}): ${message.message}`);
+          break;
+        default:
+          break;
+      }
+    }
+
+    function onAudio(data) {
+      let bytes = new Uint8Array(data);
+      if (held !== null) {
+        const joined = new Uint8Array(bytes.length + 1);
+        joined[0] = held;
+        joined.set(bytes, 1);
+        bytes = joined;
+        held = null;
+      }
+      if (bytes.length % 2) {
+        held = bytes[bytes.length - 1];
+        bytes = bytes.subarray(0, bytes.length - 1);
+      }
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const done = play(turn, sequence++, false, rate, view, 0);
+      const entry = state.turns[turn];
+      if (done && entry) {
+        entry.chunks += 1;
+        entry.seconds += done.duration;
+        state.underruns += done.underrun ? 1 : 0;
+      }
+    }
+
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      if (textBox.value.trim()) {
+        say(textBox.value);
+      }
+    });
+    document.getElementById("interrupt").addEventListener("click", () => send({ type: "interrupt" }));
+    form.hidden = false;
+    return { connect };
+  })();
 
   if (autoplay) {
     start();
