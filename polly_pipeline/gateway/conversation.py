@@ -184,6 +184,7 @@ class Conversation:
                 output_format=start.output_format,
                 sample_rate=start.sample_rate,
                 language_code=start.language,
+                pacing=start.pacing,
             )
         except ParameterValidationError as exc:
             raise ProtocolViolation("invalid_parameters", str(exc)) from None
@@ -206,6 +207,7 @@ class Conversation:
                 sample_rate=params.effective_sample_rate,
                 language=params.language_code or voice_language(params.voice_id),
                 text_mode=start.text_mode,
+                pacing=start.pacing,
             )
         )
 

@@ -3,7 +3,7 @@
 Client to server (JSON text frames)::
 
     {"type": "start", "voice": "Joanna", "format": "pcm", "sample_rate": 16000,
-     "language": "en-US", "text_mode": "clean"}
+     "language": "en-US", "text_mode": "clean", "pacing": 3.0}
     {"type": "text", "text": "Hello th", "flush": false}     # "type" may be left out
     {"type": "end"}                                          # end of the turn
     {"type": "interrupt"}                                    # barge-in
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
+    "DEFAULT_PACING",
     "ERROR_TYPES",
     "End",
     "ErrorType",
@@ -65,15 +66,24 @@ class ProtocolViolation(Exception):
         self.message = message
 
 
+#: Seconds of audio a conversation's session keeps ahead of real-time playback by default.
+DEFAULT_PACING = 3.0
+
+
 @dataclass(frozen=True)
 class Start:
-    """Open (or reopen, between turns) the conversation's speech session."""
+    """Open (or reopen, between turns) the conversation's speech session.
+
+    ``pacing``: seconds of speech kept ahead of real-time playback (the client plays as it
+    listens, so more is waste on barge-in and load on everyone); None: as fast as Polly makes it.
+    """
 
     voice: str = "Joanna"
     output_format: str = "pcm"
     sample_rate: int | None = None
     language: str | None = None
     text_mode: TextMode = "clean"
+    pacing: float | None = DEFAULT_PACING
 
 
 @dataclass(frozen=True)
@@ -97,7 +107,7 @@ class Interrupt:
 Message = Start | Text | End | Interrupt
 
 _FIELDS = {
-    "start": {"type", "voice", "format", "sample_rate", "language", "text_mode"},
+    "start": {"type", "voice", "format", "sample_rate", "language", "text_mode", "pacing"},
     "text": {"type", "text", "flush"},
     "end": {"type"},
     "interrupt": {"type"},
@@ -154,7 +164,15 @@ def parse_message(raw: str, *, max_text_chars: int) -> Message:
             raise ProtocolViolation(
                 "invalid_message", f'"text_mode" must be "clean" or "raw", got {mode!r}'
             )
+        pacing = data.get("pacing", DEFAULT_PACING)
+        if pacing is not None and (
+            isinstance(pacing, bool) or not isinstance(pacing, int | float) or pacing <= 0
+        ):
+            raise ProtocolViolation(
+                "invalid_message", f'"pacing" must be seconds > 0 or null, got {pacing!r}'
+            )
         return Start(
+            pacing=None if pacing is None else float(pacing),
             voice=_field(data, "voice", str, "a Polly voice id") or "Joanna",
             output_format=_field(data, "format", str, "a Polly output format") or "pcm",
             sample_rate=_field(data, "sample_rate", int, "a whole number of Hz"),

@@ -10,6 +10,7 @@ import pytest
 from polly_pipeline.client import PollyStreamingClient
 from polly_pipeline.gateway import GatewayConfig, create_app
 from polly_pipeline.gateway.embedded import Serving, serving
+from polly_pipeline.local.config import LocalServiceConfig
 
 Gateway = Serving
 
@@ -21,6 +22,12 @@ async def running_gateway(
     """Serve ``create_app(config, polly=client)`` with uvicorn until the block ends."""
     async with serving(create_app(config or GatewayConfig(), polly=client), host) as served:
         yield served
+
+
+@pytest.fixture
+def local_polly_config() -> LocalServiceConfig:
+    """Polly's own limits (a paced conversation waits longer than the scaled-down 1 s)."""
+    return LocalServiceConfig()
 
 
 @pytest.fixture

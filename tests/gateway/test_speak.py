@@ -42,6 +42,7 @@ async def test_a_turn_streams_segments_and_audio_of_the_right_length(speak: Spea
         "sample_rate": 16000,
         "language": "en-US",
         "text_mode": "clean",
+        "pacing": 3.0,
     }
     turn = await speak.say("Hello **there**! ", "This is a ", "test of the gateway. ", "Bye.")
     kinds = [e["type"] for e in turn.events]
@@ -62,7 +63,8 @@ async def test_a_turn_streams_segments_and_audio_of_the_right_length(speak: Spea
 async def test_many_turns_on_one_connection_and_compressed_audio_decodes(
     speak: SpeakClient,
 ) -> None:
-    await speak.start(voice="Matthew", format="mp3", sample_rate=24000)
+    ready = await speak.start(voice="Matthew", format="mp3", sample_rate=24000, pacing=None)
+    assert ready["pacing"] is None
     lengths = []
     for n in range(3):
         turn = await speak.say(f"This is answer number {n + 1}. ", "It is short.")
@@ -115,6 +117,7 @@ async def test_interrupt_stops_the_turn_and_the_connection_goes_on(speak: SpeakC
         (json.dumps({"type": "start", "voice": "Jonana"}), "invalid_parameters"),
         (json.dumps({"type": "start", "format": "wav"}), "invalid_parameters"),
         (json.dumps({"type": "end"}), "invalid_message"),
+        (json.dumps({"type": "start", "pacing": -1}), "invalid_message"),
     ],
 )
 async def test_bad_input_gets_a_typed_error_and_the_connection_stays_usable(
@@ -190,10 +193,26 @@ async def test_a_client_that_pauses_reading_gets_every_frame_afterwards(
         connect(gw.speak_url, max_queue=1, max_size=None) as ws,
     ):
         speak = SpeakClient(ws)
-        await speak.start(voice="Joanna", format="pcm")
+        await speak.start(voice="Joanna", format="pcm", pacing=None)  # all of it at once
         await speak.send(text=LONG)
         await speak.send(type="end")
         await asyncio.sleep(2)  # read nothing for a while
         turn = await speak.until("turn_done", within=60)
         metrics = turn.of("turn_done")[0]["metrics"]
         assert len(turn.audio) / 32000 == pytest.approx(metrics["audio_seconds"])
+
+
+async def test_pacing_keeps_the_audio_close_to_real_time(speak: SpeakClient) -> None:
+    await speak.start(voice="Joanna", format="pcm", pacing=0.5)
+    sentences = [
+        f"This is sentence number {n}, spoken at the pace of a listener. " for n in range(4)
+    ]
+    started = asyncio.get_running_loop().time()
+    turn = await speak.say(*sentences)
+    elapsed = asyncio.get_running_loop().time() - started
+    assert turn.of("turn_done"), turn.events[-1]
+    seconds = turn.of("turn_done")[0]["metrics"]["audio_seconds"]
+    assert seconds > 6
+    # without pacing the local service delivers all of it in a fraction of a second; paced,
+    # the last sentence is sent only when the audio before it has almost played
+    assert elapsed > seconds * 0.5
