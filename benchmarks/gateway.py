@@ -1,0 +1,326 @@
+"""The speech gateway under load: N concurrent WebSocket conversations, 1 and 2 worker processes.
+
+    .venv/bin/pip install -q -e '.[serve,bench]' && .venv/bin/python benchmarks/gateway.py
+
+Three processes, as in a deployment: the local Polly service on its own (``polly-pipeline
+local --latency realistic``: Polly's first-audio latency and network delay), the gateway
+(``polly-pipeline serve --workers W``, pointed at it as at Amazon Polly), and this script,
+whose N clients each hold one ``/v1/speak`` conversation open (a warm session) and ask one
+question: the "Sure." answer of the time-to-first-audio comparison, sent token by token at a
+real model's pace. The questions arrive evenly within one second, or within ten.
+
+Time to first audio is measured at the client from its first token to the first audio frame.
+The floor is the harness's plain rule (:meth:`harness.workloads.Workload.floor`): when the
+first sentence is complete in the raw tokens, plus the service's first-audio latency and
+network delay; the overhead is what the gateway (and the load) adds above it. Server CPU is
+the gateway's worker processes' user + system time over the run, per second of audio
+delivered. Results go to ``benchmarks/results/gateway.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.common import LATENCY, REALISTIC_LLM, p50, pct
+from harness.scale import ServiceProcess, service_process
+from harness.workloads import WORKLOADS
+from websockets.asyncio.client import ClientConnection, connect
+
+from polly_pipeline.local.config import DEFAULT_CREDENTIALS, DEFAULT_REGION
+
+WORKLOAD = next(w for w in WORKLOADS if w.key == "sure")
+FLOOR = WORKLOAD.floor(REALISTIC_LLM, LATENCY)
+RESULTS = Path(__file__).parent / "results" / "gateway.md"
+#: How many conversations open their session at once while the run is set up.
+OPENING = 20
+
+
+@dataclass
+class Point:
+    conversations: int
+    workers: int
+    spread: float  # seconds over which the questions arrive
+    overhead_p50: float
+    overhead_p99: float
+    ttfa_p50: float
+    failures: int
+    cpu_per_audio_second: float
+    audio_seconds: float
+    load: float  # the machine's 1-minute load average after the run
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _workers(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == parent:
+                found.append(int(entry.name))
+    return found
+
+
+class GatewayProcess:
+    """``polly-pipeline serve --workers W`` pointed at the service, started and stopped."""
+
+    def __init__(self, service: ServiceProcess, workers: int) -> None:
+        self.port = _free_port()
+        env = {
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": DEFAULT_CREDENTIALS.access_key,
+            "AWS_SECRET_ACCESS_KEY": DEFAULT_CREDENTIALS.secret_key,
+            "AWS_REGION": DEFAULT_REGION,
+        }
+        command = [
+            *(sys.executable, "-m", "polly_pipeline.cli", "--log-level", "WARNING", "serve"),
+            *("--port", str(self.port), "--workers", str(workers)),
+            *("--backend", "aws", "--endpoint-url", service.endpoint_url),
+            *("--ca-file", service.ca_file, "--region", DEFAULT_REGION),
+        ]
+        self.process = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        self.expected = workers
+
+    async def ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                assert self.process.stderr is not None
+                raise RuntimeError(f"the gateway exited: {self.process.stderr.read()[-2000:]}")
+            if len(self.worker_pids()) >= self.expected:
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                    writer.close()
+                    await writer.wait_closed()
+                    await asyncio.sleep(1.0)  # every worker's lifespan done
+                    return
+                except OSError:
+                    pass
+            await asyncio.sleep(0.2)
+        raise RuntimeError("the gateway did not start within 60 s")
+
+    def worker_pids(self) -> list[int]:
+        return _workers(self.process.pid) or [self.process.pid]
+
+    def cpu_seconds(self) -> float:
+        return sum(_cpu_seconds(pid) for pid in self.worker_pids())
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class Outcome:
+    ttfa: float | None = None
+    audio_bytes: int = 0
+    failed: str | None = None
+
+
+async def _events_until(ws: ClientConnection, outcome: Outcome, t0: list[float]) -> None:
+    while True:
+        frame = await ws.recv()
+        if isinstance(frame, bytes):
+            if outcome.ttfa is None:
+                outcome.ttfa = time.monotonic() - t0[0]
+            outcome.audio_bytes += len(frame)
+            continue
+        event = json.loads(frame)
+        if event["type"] == "error":
+            outcome.failed = f"{event['error']}: {event['message']}"
+            return
+        if event["type"] == "turn_done":
+            return
+
+
+class Gate:
+    """Holds the questions back until every conversation is open (or failed to open)."""
+
+    def __init__(self, n: int) -> None:
+        self.opening = asyncio.Semaphore(OPENING)
+        self.go = asyncio.Event()
+        self.all_open = asyncio.Event()
+        self._left = n
+
+    def opened(self) -> None:
+        self._left -= 1
+        if self._left == 0:
+            self.all_open.set()
+
+
+async def conversation(port: int, delay: float, gate: Gate) -> Outcome:
+    """One client: open the conversation, wait for its moment, ask, listen to the end."""
+    outcome = Outcome()
+    counted = False
+    try:
+        async with connect(f"ws://127.0.0.1:{port}/v1/speak", max_size=None) as ws:
+            async with gate.opening:
+                await ws.send(json.dumps({"type": "start", "voice": WORKLOAD.voice}))
+                ready = json.loads(await asyncio.wait_for(ws.recv(), 60))
+            gate.opened()
+            counted = True
+            if ready["type"] != "ready":
+                outcome.failed = f"start: {ready}"
+                return outcome
+            await gate.go.wait()
+            await asyncio.sleep(delay)
+            t0 = [time.monotonic()]
+            listener = asyncio.create_task(_events_until(ws, outcome, t0))
+            interval = 1 / REALISTIC_LLM.tokens_per_second
+            for i, token in enumerate(WORKLOAD.tokens):
+                due = t0[0] + REALISTIC_LLM.first_token_delay + i * interval - time.monotonic()
+                if due > 0:
+                    await asyncio.sleep(due)
+                await ws.send(json.dumps({"text": token}))
+            await ws.send(json.dumps({"type": "end"}))
+            await asyncio.wait_for(listener, 120)
+    except Exception as exc:  # a failure of this conversation, counted
+        outcome.failed = f"{type(exc).__name__}: {exc}"
+    if not counted:
+        gate.opened()
+    if outcome.failed is None and outcome.ttfa is None:
+        outcome.failed = "no audio"
+    return outcome
+
+
+async def run_point(service: ServiceProcess, n: int, workers: int, spread: float) -> Point:
+    gateway = GatewayProcess(service, workers)
+    try:
+        await gateway.ready()
+        gate = Gate(n)
+        tasks = [
+            asyncio.create_task(conversation(gateway.port, spread * i / n, gate)) for i in range(n)
+        ]
+        await asyncio.wait_for(gate.all_open.wait(), 300)
+        await asyncio.sleep(1.0)  # let the gateway settle after the openings
+        cpu0 = gateway.cpu_seconds()
+        gate.go.set()
+        outcomes = await asyncio.gather(*tasks)
+        cpu = gateway.cpu_seconds() - cpu0
+    finally:
+        gateway.stop()
+    ok = [o for o in outcomes if o.failed is None and o.ttfa is not None]
+    failures = [o.failed for o in outcomes if o.failed is not None]
+    for reason in sorted(set(failures))[:3]:
+        print(f"    failure: {reason}", file=sys.stderr)
+    overheads = [o.ttfa - FLOOR for o in ok if o.ttfa is not None] or [float("nan")]
+    audio = sum(o.audio_bytes for o in ok) / 32000 or float("nan")
+    return Point(
+        conversations=n,
+        workers=workers,
+        spread=spread,
+        overhead_p50=p50(overheads),
+        overhead_p99=pct(overheads, 0.99),
+        ttfa_p50=p50([o.ttfa for o in ok if o.ttfa is not None] or [float("nan")]),
+        failures=len(failures),
+        cpu_per_audio_second=cpu / audio,
+        audio_seconds=audio,
+        load=os.getloadavg()[0],
+    )
+
+
+def report(points: list[Point], started: str) -> str:
+    ms = 1000
+    lines = [
+        "# Gateway: concurrent WebSocket conversations, 1 and 2 worker processes",
+        "",
+        f"Run {started} with `python benchmarks/gateway.py` on this machine: 2 cores, shared with "
+        "other people's builds and tests while it ran (the load average after each point is "
+        "beside it), so the figures are noisy; the service, the gateway and the clients all "
+        "share the same two cores.",
+        "",
+        "Each conversation is one `/v1/speak` WebSocket with a warm session; it asks one question "
+        f'(the "Sure." answer, {len(WORKLOAD.tokens)} tokens at '
+        f"{REALISTIC_LLM.tokens_per_second:g} tokens/s after "
+        f"{REALISTIC_LLM.first_token_delay:g} s) "
+        "and listens to the whole answer. The local service runs in its own process with the "
+        f"realistic latency model. The floor ({FLOOR * ms:.0f} ms from the first token) is the "
+        "harness's plain rule: the first sentence complete in the raw tokens, plus the "
+        "service's first-audio latency and network delay. Overhead = time to first audio at the "
+        "client minus the floor. CPU = the gateway worker processes' user + system seconds per "
+        "second of audio delivered.",
+        "",
+        "| conversations | workers | questions within | overhead p50 | overhead p99 | "
+        "first audio p50 | failures | gateway CPU / audio s | load |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in points:
+        lines.append(
+            f"| {p.conversations} | {p.workers} | {p.spread:g} s | {p.overhead_p50 * ms:.0f} ms | "
+            f"{p.overhead_p99 * ms:.0f} ms | {p.ttfa_p50 * ms:.0f} ms | {p.failures} | "
+            f"{p.cpu_per_audio_second * ms:.1f} ms | {p.load:.1f} |"
+        )
+    target = [p for p in points if p.conversations == 200 and p.spread == 1.0]
+    if target:
+        lines += [
+            "",
+            "Target (2 workers, 200 questions within one second: p99 ≤ 100 ms over the "
+            "floor, 0 failures), beside the single-process figure:",
+            "",
+        ]
+        for p in sorted(target, key=lambda p: p.workers):
+            verdict = "met" if p.overhead_p99 <= 0.1 and p.failures == 0 else "not met"
+            lines.append(
+                f"- {p.workers} worker(s): p99 {p.overhead_p99 * ms:.0f} ms over the floor, "
+                f"{p.failures} failures ({verdict if p.workers == 2 else 'for comparison'})"
+            )
+    return "\n".join(lines) + "\n"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10,100,200,300", help="conversations per point")
+    parser.add_argument("--workers", default="1,2", help="worker counts")
+    parser.add_argument("--spreads", default="1,10", help="seconds the questions arrive within")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    points = []
+    with service_process(max_concurrent_streams=100) as service:
+        for spread in map(float, args.spreads.split(",")):
+            for n in map(int, args.sizes.split(",")):
+                for workers in map(int, args.workers.split(",")):
+                    point = await run_point(service, n, workers, spread)
+                    points.append(point)
+                    print(
+                        f"{n:4d} conversations, {workers} worker(s), within {spread:g} s: "
+                        f"overhead p50 {point.overhead_p50 * 1000:.0f} ms, "
+                        f"p99 {point.overhead_p99 * 1000:.0f} ms, failures {point.failures}, "
+                        f"CPU/audio s {point.cpu_per_audio_second * 1000:.1f} ms, "
+                        f"load {point.load:.1f}",
+                        flush=True,
+                    )
+    args.output.write_text(report(points, started))
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
