@@ -19,7 +19,15 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from loguru import logger
-from pipecat.frames.frames import CancelFrame, EndFrame, Frame, StartFrame, TTSAudioRawFrame
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    Frame,
+    InterruptionFrame,
+    StartFrame,
+    TTSAudioRawFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.tts_service import TextAggregationMode, TTSService
 from pipecat.transcriptions.language import Language
 from pipecat.utils.types import is_given
@@ -216,6 +224,22 @@ class PollyStreamingTTSService(TTSService):
         await super().on_turn_context_completed()  # type: ignore[no-untyped-call]
         if context_id:
             self._finish(context_id)
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Pipecat's handling, then: an interruption also cuts turns whose context had gone.
+
+        Pipecat ends an audio context that stays silent for ``stop_frame_timeout_s`` (a model
+        thinking mid-reply); a turn whose context is gone when the interruption comes gets no
+        :meth:`on_audio_context_interrupted` call, but must stop too. Contexts Pipecat keeps
+        (uninterruptible speech) keep their turns.
+        """
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InterruptionFrame):
+            for utterance in list(self._live):
+                if not self.audio_context_available(utterance.context_id):
+                    self._open.pop(utterance.context_id, None)
+                    await utterance.interrupt()
+                    self._retire(utterance)
 
     async def on_audio_context_interrupted(self, context_id: str) -> None:
         """Barge-in: cut the context's turn now (the next turn starts on the warm spare)."""

@@ -58,3 +58,26 @@ async def test_an_interruption_stops_the_audio_at_once_and_the_next_turn_speaks(
     assert " ".join("".join(streams[1].texts).split()) == NEXT_ANSWER
     # the next turn spoke on a stream opened before it was asked for: the warm spare
     assert streams[1].started < second.asked_at
+
+
+async def test_an_interruption_while_the_model_thinks_mid_reply_cuts_that_turn_too(
+    local_polly: LocalPollyService, polly: PollyStreamingClient
+) -> None:
+    """Pipecat ends an audio context that stays silent (here after 0.3 s); the turn must still
+    stop at an interruption, or it would hold the session and the next reply would never speak."""
+    llm, recorder = ScriptedLLM(), FrameRecorder()
+    tts = PollyStreamingTTSService(client=polly, stop_frame_timeout_s=0.3)
+    # one sentence, then a model that thinks for seconds between words
+    slow = Ask(word_tokens("Let me think. About that, hmm, for a while."), tokens_per_second=0.5)
+    async with running([llm, tts, recorder]) as worker:
+        await worker.queue_frame(slow)
+        await recorder.wait_for(TTSStoppedFrame)  # Pipecat gave up on the silent context
+        await worker.queue_frame(InterruptionWorkerFrame(), FrameDirection.UPSTREAM)
+        await recorder.wait_for(InterruptionFrame)
+        await worker.queue_frame(Ask(word_tokens(NEXT_ANSWER), first_token_delay=0.1))
+        await recorder.wait_for(TTSStoppedFrame, count=2)
+    cut, spoken = tts.turns
+    assert cut.interrupted
+    assert not spoken.interrupted
+    streams = [r for r in local_polly.streams if r.texts]
+    assert " ".join("".join(streams[-1].texts).split()) == NEXT_ANSWER
