@@ -2,7 +2,10 @@
 
 A :class:`Connection` counts the streams it carries against the server's
 SETTINGS_MAX_CONCURRENT_STREAMS, because awscrt would silently queue a stream beyond that
-limit.
+limit. The pool and the streams keep that count through four calls: :meth:`~Connection.reserve`
+(a slot for a stream about to start), :meth:`~Connection.release` (the stream is over, or never
+started), :meth:`~Connection.abandon` (a stream was given up on) and
+:attr:`~Connection.only_abandoned_left`.
 
 Its socket gets TCP_NODELAY (see :mod:`~polly_pipeline.transport.nodelay`). A connection is
 handed out only after the server's SETTINGS arrived (awscrt reports the
@@ -97,6 +100,27 @@ class Connection:
         """True if another stream may be opened on this connection now."""
         return self.usable and self.active < self.limit
 
+    # -- stream slots (the interface the pool and the streams use) ---------------------------
+
+    def reserve(self) -> None:
+        """Count one more stream against the server's limit (before it is started)."""
+        self.active += 1
+
+    def release(self, *, abandoned: bool) -> None:
+        """One stream no longer counts: awscrt completed it, or it never started."""
+        self.active -= 1
+        if abandoned:
+            self.abandoned -= 1
+
+    def abandon(self) -> None:
+        """One of its streams was given up on before awscrt completed it."""
+        self.abandoned += 1
+
+    @property
+    def only_abandoned_left(self) -> bool:
+        """True when every stream it still carries was given up on (or none is left)."""
+        return self.active <= self.abandoned
+
     def retire(self) -> None:
         """Take no new streams; close once only abandoned streams (or none) remain."""
         self.retired = True
@@ -104,7 +128,7 @@ class Connection:
 
     def close_if_done(self) -> None:
         """Close a retired connection whose remaining streams are all abandoned."""
-        if self.retired and self.active <= self.abandoned:
+        if self.retired and self.only_abandoned_left:
             self.close()
 
     def close(self) -> None:

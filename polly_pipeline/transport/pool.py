@@ -69,7 +69,7 @@ class _Host:
         """Reserve a slot on the first connection that has one."""
         for conn in self.conns:
             if conn.has_capacity():
-                conn.active += 1
+                conn.reserve()
                 return conn
         return None
 
@@ -163,10 +163,8 @@ class ConnectionPool(AsyncResource):
                 on_abandon=self._stream_abandoned,
             )
             try:
-                stream._start(method, path, request_headers, body)
+                stream.start(method, path, request_headers, body)
             except Exception as exc:  # awscrt refused the stream: the connection is going away
-                stream._holds_slot = False
-                conn.active -= 1
                 conn.retire()
                 name = error_name(exc)
                 log.debug("connection %d refused a new stream: %s", conn.id, name)
@@ -180,13 +178,8 @@ class ConnectionPool(AsyncResource):
             f"connections to {endpoint} kept closing before a stream could start"
         ) from last
 
-    def _stream_completed(self, stream: Http2Stream) -> None:
-        conn = stream._conn
-        if stream._holds_slot:
-            stream._holds_slot = False
-            conn.active -= 1
-            if stream._abandoned:
-                conn.abandoned -= 1
+    def _stream_completed(self, conn: Connection) -> None:
+        """awscrt completed a stream on ``conn`` (the stream released its slot)."""
         if conn.dedicated:
             conn.close()
         elif conn.retired:
@@ -195,11 +188,9 @@ class ConnectionPool(AsyncResource):
             self._trim_idle(conn.endpoint)
         self._notify(conn)
 
-    def _stream_abandoned(self, stream: Http2Stream) -> bool:
-        """A stream was given up on; True if its connection is closing because of it."""
-        conn = stream._conn
-        conn.abandoned += 1
-        if conn.dedicated or conn.active <= conn.abandoned:
+    def _stream_abandoned(self, conn: Connection) -> bool:
+        """A stream on ``conn`` was given up on; True if the connection is closing for it."""
+        if conn.dedicated or conn.only_abandoned_left:
             log.debug("connection %d: closing for an abandoned stream", conn.id)
             conn.close()
             return True
@@ -263,7 +254,7 @@ class ConnectionPool(AsyncResource):
         if self._closed:
             conn.close()
             raise StreamStateError("the connection pool is closed")
-        conn.active += 1
+        conn.reserve()
         return conn
 
     async def _connect(self, endpoint: Endpoint, *, dedicated: bool) -> Connection:

@@ -61,8 +61,8 @@ class Http2Stream(AsyncResource):
         endpoint: Endpoint,
         timeouts: Timeouts,
         *,
-        on_complete: Callable[[Http2Stream], None],
-        on_abandon: Callable[[Http2Stream], bool],
+        on_complete: Callable[[Connection], None],
+        on_abandon: Callable[[Connection], bool],
     ) -> None:
         self._conn = connection
         self._endpoint = endpoint
@@ -102,18 +102,27 @@ class Http2Stream(AsyncResource):
 
     # -- starting -----------------------------------------------------------------------------
 
-    def _start(
+    def start(
         self,
         method: str,
         path: str,
         headers: Sequence[tuple[str, str]],
         body: AsyncIterator[bytes] | None,
     ) -> None:
-        """Send the request headers; raises what awscrt raises if the connection is unusable."""
+        """Send the request headers (once, by the pool that made the stream).
+
+        The stream holds the slot its connection reserved for it until awscrt completes it;
+        if awscrt refuses to start it (the connection is going away), the slot is released
+        and awscrt's error raised.
+        """
         request = crt_http.HttpRequest(method, path, crt_http.HttpHeaders(list(headers)))
-        stream = self._conn.crt.request(
-            request, self._crt_on_response, self._crt_on_body, manual_write=body is not None
-        )
+        try:
+            stream = self._conn.crt.request(
+                request, self._crt_on_response, self._crt_on_body, manual_write=body is not None
+            )
+        except Exception:
+            self._release_slot()
+            raise
         stream.completion_future.add_done_callback(self._crt_on_complete)
         stream.remote_end_stream_future.add_done_callback(self._crt_on_remote_end)
         stream.activate()
@@ -159,14 +168,20 @@ class Http2Stream(AsyncResource):
         self._remote_ended = True
         self._waiters.notify()
 
+    def _release_slot(self) -> None:
+        if self._holds_slot:
+            self._holds_slot = False
+            self._conn.release(abandoned=self._abandoned)
+
     def _on_complete(self, exc: BaseException | None) -> None:
         self._completed = True
+        self._release_slot()
         if exc is not None and self._error is None:
             error = stream_error(exc, self._endpoint, before_headers=self._response is None)
             error.__cause__ = exc
             self._error = error
             log.debug("stream on connection %d failed: %s", self._conn.id, error_name(exc))
-        self._on_complete_cb(self)
+        self._on_complete_cb(self._conn)
         self._waiters.notify()
 
     # -- the response side ------------------------------------------------------------------
@@ -288,7 +303,8 @@ class Http2Stream(AsyncResource):
         if self._completed or self._abandoned:
             return self._completed
         self._abandoned = True
-        return self._on_abandon_cb(self)
+        self._conn.abandon()
+        return self._on_abandon_cb(self._conn)
 
     # -- closing -----------------------------------------------------------------------------
 
