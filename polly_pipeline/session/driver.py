@@ -8,8 +8,10 @@ facts for the pure :class:`~polly_pipeline.session.ledger.TurnLedger`, acting on
   to a fresh stream before the age limit, closes the input at the end) and one receiver per
   stream (audio out in order; a rolled-over stream's receiver waits until the previous stream
   closed, so the new stream's audio never overtakes the old one's).
-- A **failure** of any stream ends the chain (the group cancels the rest); the ledger names the
-  resume point and the outcome, the driver waits the backoff and starts a new chain there.
+- A **failure** of any stream ends the chain: the first one is recorded and the chain's other
+  tasks are cancelled (no task raises into the group, so a group never cancels the driver and
+  a barge-in's cancellation is never mistaken for, or hidden by, a stream failure); the ledger
+  names the resume point and the outcome, the driver waits the backoff and starts a new chain.
 
 Its only view of the session is :class:`TurnContext`. Every time is the event loop's clock.
 """
@@ -20,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 
 from polly_pipeline.audio import AudioChunk, AudioFormat
@@ -76,23 +78,37 @@ class _Leg:
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class _Failed(Exception):
+@dataclass(frozen=True)
+class _Failed:
     """A stream of the chain failed (``leg`` is None when none was open yet)."""
 
-    def __init__(self, leg: _Leg | None, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.leg = leg
-        self.cause = cause
+    leg: _Leg | None
+    cause: BaseException
 
 
-def _first_failure(group: BaseExceptionGroup[BaseException]) -> _Failed:
-    """The failure that ended a chain (the first to happen; the rest followed from it)."""
-    for exc in group.exceptions:
-        if isinstance(exc, _Failed):
-            return exc
-        if isinstance(exc, BaseExceptionGroup):
-            return _first_failure(exc)
-    raise group
+class _Chain:
+    """The tasks of one chain, owned by its task group, and the failure that ended it."""
+
+    def __init__(self, group: asyncio.TaskGroup) -> None:
+        self.group = group
+        self.tasks: list[asyncio.Task[None]] = []
+        self.failure: _Failed | None = None
+
+    def spawn(self, coro: Coroutine[object, object, None], name: str) -> None:
+        task = self.group.create_task(coro, name=name)
+        self.tasks.append(task)
+        if self.failure is not None:
+            task.cancel()
+
+    def fail(self, leg: _Leg | None, cause: BaseException) -> None:
+        """Record the first failure and cancel the chain's other tasks."""
+        if self.failure is not None:
+            return
+        self.failure = _Failed(leg, cause)
+        current = asyncio.current_task()
+        for task in self.tasks:
+            if task is not current:
+                task.cancel()
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> bool:
@@ -146,12 +162,12 @@ class TurnDriver:
         purpose = "turn"
         try:
             while True:
-                try:
-                    async with asyncio.TaskGroup() as chain:
-                        chain.create_task(self._send(chain, purpose), name=self._name("send"))
+                async with asyncio.TaskGroup() as group:
+                    chain = _Chain(group)
+                    chain.spawn(self._send(chain, purpose), self._name("send"))
+                failed = chain.failure
+                if failed is None:
                     return
-                except BaseExceptionGroup as group:
-                    failed = _first_failure(group)
                 span = failed.leg.span if failed.leg is not None else None
                 decision = self.ledger.fail(span, failed.cause, context.rate.conservative)
                 for leg in self._legs:
@@ -195,18 +211,16 @@ class TurnDriver:
     def _name(self, what: str) -> str:
         return f"polly-turn-{self.turn_id}-{what}"
 
-    def _attach(
-        self, chain: asyncio.TaskGroup, link: StreamLink, start: int, before: _Leg | None
-    ) -> _Leg:
+    def _attach(self, chain: _Chain, link: StreamLink, start: int, before: _Leg | None) -> _Leg:
         leg = _Leg(link, self.ledger.open_span(link.number, start))
         self._legs.append(leg)
         self.metrics.streams += 1
-        chain.create_task(self._receive(leg, before), name=self._name(f"receive-{link.number}"))
+        chain.spawn(self._receive(chain, leg, before), self._name(f"receive-{link.number}"))
         return leg
 
     # -- the sender -----------------------------------------------------------------------------
 
-    async def _send(self, chain: asyncio.TaskGroup, purpose: str) -> None:
+    async def _send(self, chain: _Chain, purpose: str) -> None:
         """Send segments from the resume point over one or more streams until the input ends."""
         context, ledger = self.context, self.ledger
         leg: _Leg | None = None
@@ -243,7 +257,7 @@ class TurnDriver:
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
-            raise _Failed(leg, exc) from exc
+            chain.fail(leg, exc)
 
     async def _pace(self, link: StreamLink, next_chars: int) -> None:
         """With pacing on, hold text while more than ``pacing`` seconds are ahead of the listener.
@@ -269,7 +283,7 @@ class TurnDriver:
 
     # -- the receivers --------------------------------------------------------------------------
 
-    async def _receive(self, leg: _Leg, before: _Leg | None) -> None:
+    async def _receive(self, chain: _Chain, leg: _Leg, before: _Leg | None) -> None:
         """Deliver one stream's audio, after the previous stream of the chain closed."""
         try:
             if before is not None:
@@ -293,7 +307,7 @@ class TurnDriver:
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
-            raise _Failed(leg, exc) from exc
+            chain.fail(leg, exc)
 
     def _emit_audio(self, leg: _Leg, data: bytes) -> None:
         clock = leg.link.clock
