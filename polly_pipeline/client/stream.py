@@ -113,10 +113,10 @@ class SpeechSynthesisStream(AsyncResource):
         self._transport = transport
 
     async def _body(self) -> AsyncIterator[bytes]:
-        """The request body, pulled by the transport one frame at a time."""
+        """The request body: every event queued when the transport asks, signed then."""
         machine = self._machine
         while True:
-            data = machine.data_to_send(max_events=1)
+            data = machine.data_to_send()
             if data:
                 self._signal()
                 yield data
@@ -164,9 +164,10 @@ class SpeechSynthesisStream(AsyncResource):
             StreamStateError: the input was already ended or the stream is closed.
             PollyPipelineError: the stream failed (the failure that ended it).
         """
-        problems = text_event_problems(event.text, text_type or event.text_type)
-        if problems:
-            raise ParameterValidationError(problems)
+        if text_type is not None:  # the machine checks the event as it is
+            problems = text_event_problems(event.text, text_type)
+            if problems:
+                raise ParameterValidationError(problems)
         await self._wait_for_room(StreamCall.SEND_TEXT)
         self._machine.send_text(event)
         self._signal()

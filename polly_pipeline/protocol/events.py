@@ -126,6 +126,18 @@ def _dumps(value: Mapping[str, Any]) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+#: JSON string literal, as json.dumps(..., ensure_ascii=False) writes it.
+_json_string = json.encoder.encode_basestring
+#: What follows the text in a TextEvent payload, by (text type, flush).
+_TEXT_TAILS = {
+    (text_type, flush): _dumps(
+        {"TextType": text_type, **({"FlushStreamConfiguration": {"Force": True}} if flush else {})}
+    ).decode()[1:]
+    for text_type in _TEXT_TYPES
+    for flush in (False, True)
+}
+
+
 # --- input events (client encodes, service decodes) ---------------------------------------
 
 
@@ -137,12 +149,13 @@ def encode_input_event(event: InputEvent) -> bytes:
     """
     if isinstance(event, CloseStreamEvent):
         return _CLOSE_STREAM_EVENT
-    if event.text_type not in _TEXT_TYPES:
+    tail = _TEXT_TAILS.get((event.text_type, event.flush))
+    if tail is None:
         raise ValueError(f"text_type must be 'text' or 'ssml', not {event.text_type!r}")
-    body: dict[str, Any] = {"Text": event.text, "TextType": event.text_type}
-    if event.flush:
-        body["FlushStreamConfiguration"] = {"Force": True}
-    return encode_frame(_TEXT_EVENT, _dumps(body))
+    # The same bytes as _dumps({"Text": ..., "TextType": ..., ["FlushStreamConfiguration"]}),
+    # built without a dict and a JSON encoder per event (one TextEvent per token is common).
+    body = f'{{"Text":{_json_string(event.text)},{tail}'
+    return encode_frame(_TEXT_EVENT, body.encode("utf-8"))
 
 
 def _invalid(message: str, field: str | None = None) -> ValidationException:

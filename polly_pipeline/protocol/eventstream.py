@@ -42,6 +42,7 @@ __all__ = [
     "encode_frame",
     "encode_headers",
     "encode_message",
+    "epoch_millis",
 ]
 
 #: Bytes before the header block: total length, headers length, prelude CRC.
@@ -181,7 +182,7 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
-def _epoch_millis(value: datetime.datetime) -> int:
+def epoch_millis(value: datetime.datetime) -> int:
     """Whole milliseconds since the Unix epoch (floored, exact: no float rounding)."""
     delta = value - _EPOCH
     return (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
@@ -232,7 +233,7 @@ def _encode_header(header: Header) -> bytes:
             raise TypeError(f"header {header.name!r} of type TIMESTAMP needs a datetime")
         if value.utcoffset() is None:
             raise ValueError(f"header {header.name!r}: naive datetime; pass an aware (UTC) one")
-        return head + _I64.pack(_epoch_millis(value))
+        return head + _I64.pack(epoch_millis(value))
     if htype is HeaderType.UUID:
         if not isinstance(value, uuid.UUID):
             raise TypeError(f"header {header.name!r} of type UUID needs a uuid.UUID")

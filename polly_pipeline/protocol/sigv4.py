@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,7 +25,7 @@ from polly_pipeline.protocol.eventstream import (
     HeaderType,
     Message,
     encode_frame,
-    encode_headers,
+    epoch_millis,
 )
 
 __all__ = [
@@ -371,7 +372,15 @@ def verify_request(
 
 def _date_block(when: datetime.datetime) -> bytes:
     """The encoded ``:date`` header (15 bytes: 0x05 ':date' 0x08 i64 milliseconds)."""
-    return encode_headers((Header.timestamp(":date", when),))
+    return _DATE_PREFIX + _I64.pack(epoch_millis(when))
+
+
+# The two header names of an outer message, encoded once: name length, name, type code (and,
+# for the signature, its u16 length: always 32 bytes).
+_DATE_PREFIX = b"\x05:date\x08"
+_SIGNATURE_PREFIX = b"\x10:chunk-signature\x06\x00\x20"
+_OUTER_HEADERS_LENGTH = len(_DATE_PREFIX) + 8 + len(_SIGNATURE_PREFIX) + 32
+_I64 = struct.Struct("!q")
 
 
 class _EventChain:
@@ -386,24 +395,33 @@ class _EventChain:
         self._region = region
         self._service = service
         self._prior = seed_signature
+        # The string-to-sign's head changes once a second: (whole seconds, head, signing key).
+        self._second: tuple[datetime.datetime, str, bytes] | None = None
 
-    def _signature(self, when: datetime.datetime, date_block: bytes, payload: bytes) -> bytes:
-        """The raw chunk signature; the string-to-sign time is ``when`` to whole seconds."""
+    def _head(self, when: datetime.datetime) -> tuple[str, bytes]:
+        """The string-to-sign's first three lines and the signing key for ``when``'s second."""
+        second = when.replace(microsecond=0)
+        cached = self._second
+        if cached is not None and cached[0] == second:
+            return cached[1], cached[2]
         amz_date = when.strftime(_AMZ_DATE)
-        string_to_sign = "\n".join(
-            (
-                _EVENT_ALGORITHM,
-                amz_date,
-                _scope(amz_date[:8], self._region, self._service),
-                self._prior,
-                hashlib.sha256(date_block).hexdigest(),
-                hashlib.sha256(payload).hexdigest(),
-            )
+        head = (
+            f"{_EVENT_ALGORITHM}\n{amz_date}\n{_scope(amz_date[:8], self._region, self._service)}\n"
         )
         key = derive_signing_key(
             self._credentials.secret_key, amz_date[:8], self._region, self._service
         )
-        return hmac.new(key, string_to_sign.encode(), hashlib.sha256).digest()
+        self._second = (second, head, key)
+        return head, key
+
+    def _signature(self, when: datetime.datetime, date_block: bytes, payload: bytes) -> bytes:
+        """The raw chunk signature; the string-to-sign time is ``when`` to whole seconds."""
+        head, key = self._head(when)
+        string_to_sign = (
+            f"{head}{self._prior}\n{hashlib.sha256(date_block).hexdigest()}\n"
+            f"{hashlib.sha256(payload).hexdigest()}"
+        )
+        return hmac.digest(key, string_to_sign.encode(), "sha256")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(credentials={self._credentials!r}, region={self._region!r})"
@@ -432,11 +450,10 @@ class EventSigner(_EventChain):
     def sign(self, payload: bytes) -> bytes:
         """The encoded outer message carrying ``payload`` (an encoded inner message)."""
         when = _utc(self._clock())
-        date_block = _date_block(when)
+        date_block = _DATE_PREFIX + _I64.pack(epoch_millis(when))
         signature = self._signature(when, date_block, payload)
-        block = date_block + encode_headers((Header.bytes(":chunk-signature", signature),))
         self._prior = signature.hex()
-        return encode_frame(block, payload)
+        return encode_frame(date_block + _SIGNATURE_PREFIX + signature, payload)
 
     def sign_end(self) -> bytes:
         """The signed empty frame that ends the input stream."""

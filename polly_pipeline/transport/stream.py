@@ -1,9 +1,9 @@
 """Transport layer: one HTTP/2 request/response exchange over awscrt, with a deadline on every wait.
 
-The request body is an async iterator pulled one chunk at a time: the next chunk is taken only
-after awscrt has written the previous one (which waits for the server's flow-control window),
-so nothing is buffered ahead and nothing polls. Response chunks are credited back to the
-server's window only as the caller consumes them.
+The request body is an async iterator pulled as the connection takes it: small frames are
+handed to awscrt without waiting for the previous write, larger ones are waited for (see
+:mod:`~polly_pipeline.transport.writes`), so nothing is buffered far ahead and nothing polls.
+Response chunks are credited back to the server's window only as the caller consumes them.
 
 awscrt 0.38 cannot reset a client stream (its only in-band way, an input stream that raises,
 prints a traceback from a native thread), so abandoning an unfinished stream closes its
@@ -19,7 +19,6 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future as CrtFuture
-from io import BytesIO
 from typing import Any
 
 from awscrt import http as crt_http
@@ -37,14 +36,11 @@ from polly_pipeline.transport.connection import Connection
 from polly_pipeline.transport.crt import error_name, post, stream_error
 from polly_pipeline.transport.response import Response
 from polly_pipeline.transport.waiters import Waiters
+from polly_pipeline.transport.writes import AHEAD, StreamOver, Writes
 
 __all__ = ["Http2Stream", "Response"]
 
 log = logging.getLogger(__name__)
-
-
-class _StreamOver(Exception):
-    """awscrt no longer accepts writes: the stream completed (the response side says why)."""
 
 
 class Http2Stream(AsyncResource):
@@ -79,7 +75,7 @@ class Http2Stream(AsyncResource):
         self._error: BaseException | None = None
         self._waiters = Waiters()
         self._writer: asyncio.Task[None] | None = None
-        self._inflight: asyncio.Future[BaseException | None] | None = None
+        self._writes = Writes(self._loop, timeouts.write, self._write_timed_out)
         self._closing = False
         self._closed = asyncio.Event()
         # given up on before awscrt completed it / still counted against the connection's limit
@@ -244,15 +240,21 @@ class Http2Stream(AsyncResource):
     # -- the request side ------------------------------------------------------------------
 
     async def _pump(self, body: AsyncIterator[bytes]) -> None:
-        """Pull the body one chunk at a time, each after the previous one was written."""
+        """Pull the body and hand it to awscrt, staying at most ``AHEAD`` bytes ahead."""
+        writes = self._writes
         try:
             async for chunk in body:
+                if writes.over:
+                    return  # the stream is over; the response side reports why
                 if chunk:
-                    await self._write(bytes(chunk), end=False)
-            await self._write(None, end=True)
-        except _StreamOver:
+                    writes.submit(self._crt, bytes(chunk), end=False)
+                    await self._wait_writes(AHEAD)
+            writes.submit(self._crt, None, end=True)
+            if await self._wait_writes(0):
+                self._local_ended = True
+        except StreamOver:
             pass  # the stream is over; the response side reports why
-        except Exception as exc:  # a write deadline passed, or the body iterator raised
+        except Exception as exc:  # the body iterator raised
             self._fail(exc)
         finally:
             closer = getattr(body, "aclose", None)
@@ -260,36 +262,19 @@ class Http2Stream(AsyncResource):
                 with contextlib.suppress(Exception):
                     await closer()
 
-    async def _write(self, data: bytes | None, *, end: bool) -> None:
-        """One awscrt write, within ``Timeouts.write``."""
-        done = self._submit_write(data, end=end)
-        finished, _ = await asyncio.wait({done}, timeout=self._timeouts.write)
-        if not finished:
-            raise WriteTimeout(
-                self._timeouts.write, f"{self._endpoint} is not accepting request data"
-            )
-        self._inflight = None
-        if done.result() is not None:
-            raise _StreamOver
-        if end:
-            self._local_ended = True
+    async def _wait_writes(self, limit: int) -> bool:
+        """Wait for the pending writes to drop below ``limit`` bytes (0: all written).
 
-    def _submit_write(
-        self, data: bytes | None, *, end: bool
-    ) -> asyncio.Future[BaseException | None]:
-        done: asyncio.Future[BaseException | None] = self._loop.create_future()
-        try:
-            crt_done = self._crt.write_data(BytesIO(data) if data else None, end)
-        except Exception as exc:  # awscrt refuses at once: the stream has completed
-            raise _StreamOver from exc
-        self._inflight = done
+        The write watchdog fails the stream when a write outlives ``Timeouts.write``; the
+        deadline here only guards against waiting past that.
+        """
+        deadline = self._loop.time() + 2 * self._timeouts.write
+        return await self._writes.wait_below(limit, deadline)
 
-        def settle(exc: BaseException | None) -> None:
-            if not done.done():
-                done.set_result(exc)
-
-        crt_done.add_done_callback(lambda f: post(self._loop, settle, f.exception()))
-        return done
+    def _write_timed_out(self) -> None:
+        self._fail(
+            WriteTimeout(self._timeouts.write, f"{self._endpoint} is not accepting request data")
+        )
 
     def _fail(self, error: BaseException) -> None:
         """The exchange cannot go on: remember why and give the stream up."""
@@ -321,6 +306,7 @@ class Http2Stream(AsyncResource):
         try:
             await self._close(self._loop.time() + self._timeouts.close)
         finally:
+            self._writes.cancel()
             self._chunks.clear()
             self._closed.set()
             self._waiters.notify()
@@ -337,14 +323,9 @@ class Http2Stream(AsyncResource):
         if self._remote_ended and self._error is None:
             # The response is complete: at most our END_STREAM is missing. Finish cleanly so the
             # connection stays in the pool, unless an earlier write is stuck.
-            if not self._local_ended:
-                if self._inflight is not None:
-                    await asyncio.wait(
-                        {self._inflight}, timeout=max(0.0, deadline - self._loop.time())
-                    )
-                if self._inflight is None or self._inflight.done():
-                    with contextlib.suppress(_StreamOver):
-                        self._submit_write(None, end=True)
+            if not self._local_ended and await self._writes.wait_below(0, deadline):
+                with contextlib.suppress(StreamOver):
+                    self._writes.submit(self._crt, None, end=True)
             await self._wait_completed(deadline)
         if not self._completed and self._abandon():
             await self._wait_completed(deadline)

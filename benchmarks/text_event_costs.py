@@ -1,0 +1,182 @@
+"""CPU and event-loop turns the client spends per TextEvent when text arrives token by token.
+
+A report, not a test. The local service runs in its own process (``polly-pipeline local``,
+started by ``harness.scale.service_process``);
+each measurement runs in a fresh client process that opens one pcm stream and sends every
+token of a 2,000-token answer as its own TextEvent (no flush, no sentence end, so the
+service stays quiet while the text flows):
+
+- *burst*: the tokens are there at once; the producer awaits each ``send_text``;
+- *paced*: one token every 2 ms (a fast model); the CPU of the same pacing loop without
+  sending is subtracted.
+
+CPU is the client process's (its event loop and awscrt's threads, which encrypt and write
+each frame), from the first send until the transport has taken the last event, divided by the
+number of events; the loop thread's share and the event loop's iterations (turns) are counted
+over the same span. The turns include the producer's own (one per ``sleep`` when paced).
+
+With ``--before DIR`` (a checkout of an older tree) the old and the new client run
+interleaved in one invocation, each in its own interpreter:
+
+    git archive main | tar -x -C /tmp/before
+    python benchmarks/text_event_costs.py --before /tmp/before
+
+Writes ``benchmarks/results/text_event_costs.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "text_event_costs.md"
+TOKENS = 2000
+PACE = 0.002
+
+
+def tokens(n: int) -> list[str]:
+    """Word-sized tokens with their spaces, as a model streams them (no sentence end)."""
+    words = ("the", "stream", "keeps", "every", "token", "of", "the", "answer", "in", "order")
+    return [("" if i == 0 else " ") + words[i % len(words)] for i in range(n)]
+
+
+async def measure(endpoint_url: str, ca_file: str, mode: str, n: int) -> dict[str, float]:
+    """One stream, ``n`` TextEvents; CPU µs and loop turns per event."""
+    from polly_pipeline.client import PollyStreamingClient  # noqa: PLC0415
+    from polly_pipeline.local.config import DEFAULT_CREDENTIALS  # noqa: PLC0415
+
+    loop = asyncio.get_running_loop()
+    turns = 0
+    run_once = loop._run_once  # type: ignore[attr-defined]
+
+    def counting() -> None:
+        nonlocal turns
+        turns += 1
+        run_once()
+
+    loop._run_once = counting  # type: ignore[attr-defined]
+    items = tokens(n)
+    pace = PACE if mode == "paced" else 0.0
+    baseline = thread_baseline = 0.0
+    if pace:  # the pacing loop alone
+        cpu, thread = time.process_time(), time.thread_time()
+        for _ in items:
+            await asyncio.sleep(pace)
+        baseline = time.process_time() - cpu
+        thread_baseline = time.thread_time() - thread
+    client = PollyStreamingClient(
+        region="us-east-1",
+        endpoint_url=endpoint_url,
+        credentials=DEFAULT_CREDENTIALS,
+        ca_file=ca_file,
+    )
+    async with client, client.open_stream(voice_id="Joanna", output_format="pcm") as stream:
+        await stream.send_text("")  # the connection and stream are warm before measuring
+        await asyncio.sleep(0.2)
+        turns = 0
+        cpu, thread = time.process_time(), time.thread_time()
+        for item in items:
+            await stream.send_text(item)
+            if pace:
+                await asyncio.sleep(pace)
+        while not await _written(stream):  # noqa: ASYNC110 (the tree's internals differ)
+            await asyncio.sleep(0.001)
+        cpu = time.process_time() - cpu - baseline
+        thread = time.thread_time() - thread - thread_baseline
+        counted = turns
+    return {
+        "cpu_us_per_event": cpu / n * 1e6,
+        "loop_cpu_us_per_event": thread / n * 1e6,
+        "loop_turns_per_event": counted / n,
+    }
+
+
+async def _written(stream: Any) -> bool:
+    """True once the connection took every queued event (whatever the tree's internals)."""
+    await asyncio.sleep(0)
+    queue = getattr(stream, "_queue", None)  # the tree before the state machine
+    if queue is not None:
+        return bool(queue.empty())
+    return bool(stream._machine.pending_events == 0)
+
+
+def child(args: argparse.Namespace) -> None:
+    result = asyncio.run(measure(args.endpoint, args.ca, args.mode, args.tokens))
+    print(json.dumps(result))
+
+
+def run_child(root: str, endpoint: str, ca: str, mode: str, n: int) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": root}
+    out = subprocess.run(
+        [
+            *(sys.executable, __file__, "--child", "--endpoint", endpoint, "--ca", ca),
+            *("--mode", mode, "--tokens", str(n)),
+        ],
+        env=env,
+        cwd=tempfile.gettempdir(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", help="a checkout of the tree to compare with")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--tokens", type=int, default=TOKENS)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--endpoint", help=argparse.SUPPRESS)
+    parser.add_argument("--ca", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", default="burst", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    after = str(HERE.parent)
+    trees = {"before": args.before, "after": after} if args.before else {"now": after}
+    runs: dict[tuple[str, str], list[dict[str, float]]] = {}
+    sys.path.insert(0, str(HERE))
+    from harness.scale import service_process  # noqa: PLC0415
+
+    with service_process() as svc:
+        endpoint, ca = svc.endpoint_url, svc.ca_file
+        for _ in range(args.repeats):
+            for mode in ("burst", "paced"):
+                for name, root in trees.items():
+                    result = run_child(root, endpoint, ca, mode, args.tokens)
+                    runs.setdefault((name, mode), []).append(result)
+    load = os.getloadavg()[0]
+    lines = [
+        "# Client cost per TextEvent, token by token (local service in its own process)",
+        "",
+        f"{args.tokens} one-token TextEvents per run, median of {args.repeats} interleaved runs; "
+        f"load average {load:.1f} on {os.cpu_count()} CPUs.",
+        "",
+        "| mode | tree | CPU µs per event (process) | of which the event loop's thread "
+        "| loop turns per event |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for (name, mode), results in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        cpu = median(r["cpu_us_per_event"] for r in results)
+        loop_cpu = median(r["loop_cpu_us_per_event"] for r in results)
+        turns = median(r["loop_turns_per_event"] for r in results)
+        lines.append(f"| {mode} | {name} | {cpu:.0f} | {loop_cpu:.0f} | {turns:.2f} |")
+    report = "\n".join(lines) + "\n"
+    RESULTS.write_text(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
