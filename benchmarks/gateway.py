@@ -49,6 +49,7 @@ class Point:
     conversations: int
     workers: int
     spread: float  # seconds over which the questions arrive
+    batch: float  # a client sends what arrived in this many seconds as one message (0: each)
     overhead_p50: float
     overhead_p99: float
     ttfa_p50: float
@@ -176,7 +177,7 @@ class Gate:
             self.all_open.set()
 
 
-async def conversation(port: int, delay: float, gate: Gate) -> Outcome:
+async def conversation(port: int, delay: float, gate: Gate, batch: float = 0.0) -> Outcome:
     """One client: open the conversation, wait for its moment, ask, listen to the end."""
     outcome = Outcome()
     counted = False
@@ -195,11 +196,18 @@ async def conversation(port: int, delay: float, gate: Gate) -> Outcome:
             t0 = [time.monotonic()]
             listener = asyncio.create_task(_events_until(ws, outcome, t0))
             interval = 1 / REALISTIC_LLM.tokens_per_second
+            pending: list[str] = []
+            window = t0[0] + REALISTIC_LLM.first_token_delay
+            last = len(WORKLOAD.tokens) - 1
             for i, token in enumerate(WORKLOAD.tokens):
-                due = t0[0] + REALISTIC_LLM.first_token_delay + i * interval - time.monotonic()
-                if due > 0:
-                    await asyncio.sleep(due)
-                await ws.send(json.dumps({"text": token}))
+                at = t0[0] + REALISTIC_LLM.first_token_delay + i * interval
+                if at > time.monotonic():
+                    await asyncio.sleep(at - time.monotonic())
+                pending.append(token)
+                if i == last or at + interval >= window + batch:  # batch 0: every token
+                    await ws.send(json.dumps({"text": "".join(pending)}))
+                    pending.clear()
+                    window = at + interval
             await ws.send(json.dumps({"type": "end"}))
             await asyncio.wait_for(listener, 120)
     except Exception as exc:  # a failure of this conversation, counted
@@ -211,13 +219,16 @@ async def conversation(port: int, delay: float, gate: Gate) -> Outcome:
     return outcome
 
 
-async def run_point(service: ServiceProcess, n: int, workers: int, spread: float) -> Point:
+async def run_point(
+    service: ServiceProcess, n: int, workers: int, spread: float, batch: float = 0.0
+) -> Point:
     gateway = GatewayProcess(service, workers)
     try:
         await gateway.ready()
         gate = Gate(n)
         tasks = [
-            asyncio.create_task(conversation(gateway.port, spread * i / n, gate)) for i in range(n)
+            asyncio.create_task(conversation(gateway.port, spread * i / n, gate, batch))
+            for i in range(n)
         ]
         await asyncio.wait_for(gate.all_open.wait(), 300)
         await asyncio.sleep(1.0)  # let the gateway settle after the openings
@@ -237,6 +248,7 @@ async def run_point(service: ServiceProcess, n: int, workers: int, spread: float
         conversations=n,
         workers=workers,
         spread=spread,
+        batch=batch,
         overhead_p50=p50(overheads),
         overhead_p99=pct(overheads, 0.99),
         ttfa_p50=p50([o.ttfa for o in ok if o.ttfa is not None] or [float("nan")]),
@@ -268,17 +280,19 @@ def report(points: list[Point], started: str) -> str:
         "client minus the floor. CPU = the gateway worker processes' user + system seconds per "
         "second of audio delivered.",
         "",
-        "| conversations | workers | questions within | overhead p50 | overhead p99 | "
-        "first audio p50 | failures | gateway CPU / audio s | load |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| conversations | workers | questions within | client messages | overhead p50 | "
+        "overhead p99 | first audio p50 | failures | gateway CPU / audio s | load |",
+        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for p in points:
         lines.append(
-            f"| {p.conversations} | {p.workers} | {p.spread:g} s | {p.overhead_p50 * ms:.0f} ms | "
+            f"| {p.conversations} | {p.workers} | {p.spread:g} s | "
+            f"{'one per token' if not p.batch else f'one per {p.batch * ms:.0f} ms'} | "
+            f"{p.overhead_p50 * ms:.0f} ms | "
             f"{p.overhead_p99 * ms:.0f} ms | {p.ttfa_p50 * ms:.0f} ms | {p.failures} | "
             f"{p.cpu_per_audio_second * ms:.1f} ms | {p.load:.1f} |"
         )
-    target = [p for p in points if p.conversations == 200 and p.spread == 1.0]
+    target = [p for p in points if p.conversations == 200 and p.spread == 1.0 and not p.batch]
     if target:
         lines += [
             "",
@@ -300,24 +314,37 @@ async def main() -> None:
     parser.add_argument("--sizes", default="10,100,200,300", help="conversations per point")
     parser.add_argument("--workers", default="1,2", help="worker counts")
     parser.add_argument("--spreads", default="1,10", help="seconds the questions arrive within")
+    parser.add_argument(
+        "--batches",
+        default="0",
+        help="seconds of tokens a client sends as one message (0: one message per token); "
+        "batched runs only for questions within 1 s",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     points = []
     with service_process(max_concurrent_streams=100) as service:
-        for spread in map(float, args.spreads.split(",")):
-            for n in map(int, args.sizes.split(",")):
-                for workers in map(int, args.workers.split(",")):
-                    point = await run_point(service, n, workers, spread)
-                    points.append(point)
-                    print(
-                        f"{n:4d} conversations, {workers} worker(s), within {spread:g} s: "
-                        f"overhead p50 {point.overhead_p50 * 1000:.0f} ms, "
-                        f"p99 {point.overhead_p99 * 1000:.0f} ms, failures {point.failures}, "
-                        f"CPU/audio s {point.cpu_per_audio_second * 1000:.1f} ms, "
-                        f"load {point.load:.1f}",
-                        flush=True,
-                    )
+        runs = [
+            (spread, n, workers, batch)
+            for batch in map(float, args.batches.split(","))
+            for spread in map(float, args.spreads.split(","))
+            for n in map(int, args.sizes.split(","))
+            for workers in map(int, args.workers.split(","))
+            if not batch or spread == 1.0
+        ]
+        for spread, n, workers, batch in runs:
+            point = await run_point(service, n, workers, spread, batch)
+            points.append(point)
+            print(
+                f"{n:4d} conversations, {workers} worker(s), within {spread:g} s, "
+                f"batch {batch:g} s: "
+                f"overhead p50 {point.overhead_p50 * 1000:.0f} ms, "
+                f"p99 {point.overhead_p99 * 1000:.0f} ms, failures {point.failures}, "
+                f"CPU/audio s {point.cpu_per_audio_second * 1000:.1f} ms, "
+                f"load {point.load:.1f}",
+                flush=True,
+            )
     args.output.write_text(report(points, started))
     print(f"wrote {args.output}")
 
