@@ -127,6 +127,7 @@ class RecordingAudioOutput(AudioOutput):
         frames: every frame received, in order.
         cleared_at: when ``clear_buffer()`` was called (``time.monotonic()``), each time.
         first_frame: set when the first frame arrives.
+        flushed: set when a segment with audio is complete (LiveKit has sent all its frames).
     """
 
     def __init__(self, *, sample_rate: int | None = None) -> None:
@@ -138,6 +139,7 @@ class RecordingAudioOutput(AudioOutput):
         self.frames: list[FrameArrival] = []
         self.cleared_at: list[float] = []
         self.first_frame = asyncio.Event()
+        self.flushed = asyncio.Event()
         self._segment: _Segment | None = None  # being captured
         self._playing: tuple[_Segment, asyncio.TimerHandle] | None = None  # flushed, playing
 
@@ -160,6 +162,7 @@ class RecordingAudioOutput(AudioOutput):
         segment, self._segment = self._segment, None
         if segment is None:
             return
+        self.flushed.set()
         self._stop_playing(interrupted=False)
         delay = max(0.0, segment.started + segment.pushed - time.monotonic())
         timer = asyncio.get_running_loop().call_later(delay, self._finished, segment)
