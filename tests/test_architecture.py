@@ -39,7 +39,7 @@ ALLOWED: dict[str, set[str]] = {
     "backends": {"errors", "client", "local", "sources"},
 }
 #: Entry points may use everything below them.
-TOP = {"cli", "__init__", "gateway"}
+TOP = {"cli", "__init__", "gateway", "doctor"}
 
 
 def _modules() -> Iterator[tuple[Path, ast.Module]]:

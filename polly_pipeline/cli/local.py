@@ -40,6 +40,21 @@ def add_local(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--region", default=None, help="accept only requests signed for this region")
     p.add_argument(
+        "--stream-regions",
+        type=_regions,
+        default=None,
+        metavar="R1,R2",
+        help="the regions that offer StartSpeechSynthesisStream; a stream signed for another "
+        "region gets 404 UnknownOperationException (default: every region)",
+    )
+    p.add_argument(
+        "--clock-offset",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="present a clock this many seconds ahead (negative: behind) of this machine's",
+    )
+    p.add_argument(
         "--inbound-timeout",
         type=float,
         default=5.0,
@@ -66,6 +81,13 @@ def add_local(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_cmd_local)
 
 
+def _regions(value: str) -> tuple[str, ...]:
+    regions = tuple(r.strip() for r in value.split(",") if r.strip())
+    if not regions:
+        raise argparse.ArgumentTypeError("name at least one region, e.g. us-east-1,eu-west-2")
+    return regions
+
+
 def _cmd_local(args: argparse.Namespace, ctx: object = None) -> int:
     from polly_pipeline.local.config import LatencyModel, LocalServiceConfig  # noqa: PLC0415
     from polly_pipeline.local.service import LocalPollyService  # noqa: PLC0415
@@ -74,6 +96,8 @@ def _cmd_local(args: argparse.Namespace, ctx: object = None) -> int:
         host=args.host,
         port=args.port,
         region=args.region,
+        stream_regions=args.stream_regions,
+        clock_offset=args.clock_offset,
         inbound_event_timeout=args.inbound_timeout,
         max_stream_duration=args.max_duration,
         max_concurrent_streams=args.max_concurrent_streams,

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
+from polly_pipeline.cli.doctor import add_doctor
 from polly_pipeline.cli.local import add_local
 from polly_pipeline.cli.options import (
     ENVIRONMENT,
@@ -192,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plugins(sub)
     add_local(sub)
     add_serve(sub)
+    add_doctor(sub)
     return parser
 
 

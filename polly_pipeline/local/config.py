@@ -197,6 +197,12 @@ class LocalServiceConfig:
         port: port to bind; 0 picks a free one.
         credentials: the credentials whose signatures are accepted.
         region: when set, only requests signed for this region are accepted.
+        stream_regions: when set, the regions that offer StartSpeechSynthesisStream: a stream
+            signed for another region is answered 404 ``UnknownOperationException``, as a
+            Polly endpoint without the operation answers (the REST operations still work).
+        clock_offset: seconds the service's clock runs ahead of this machine's (negative:
+            behind), to present a skewed clock; its ``Date`` headers and its signature
+            checks use the offset clock.
         inbound_event_timeout: seconds without an inbound event before the stream is closed
             (quota ``input-stream-inbound-event-timeout``).
         max_stream_duration: seconds a stream may live (quota ``input-stream-timeout``).
@@ -219,6 +225,8 @@ class LocalServiceConfig:
     port: int = 0
     credentials: tuple[Credentials, ...] = (DEFAULT_CREDENTIALS,)
     region: str | None = None
+    stream_regions: tuple[str, ...] | None = None
+    clock_offset: float = 0.0
     inbound_event_timeout: float = 5.0
     max_stream_duration: float = 600.0
     max_clock_skew: timedelta = timedelta(minutes=5)
@@ -254,6 +262,8 @@ class LocalServiceConfig:
             )
         if not self.credentials:
             raise ConfigurationError("the local service needs at least one set of credentials")
+        if self.stream_regions is not None and not self.stream_regions:
+            raise ConfigurationError("stream_regions must name at least one region (or be None)")
         if not 0 <= self.port <= 65535:
             raise ConfigurationError(f"port must be between 0 and 65535, got {self.port}")
 

@@ -91,7 +91,7 @@ class _Responder(Responder):
         if self.headers_sent:
             raise StreamStateError("response headers were already sent")
         self.headers_sent = True
-        clean = tuple((n.lower(), v) for n, v in headers)
+        clean = tuple((n.lower(), v) for n, v in self.with_defaults(headers))
         self._exchange.deliver_head(Response(status, clean))
 
     async def send_data(self, data: bytes) -> None:

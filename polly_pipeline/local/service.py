@@ -21,7 +21,8 @@ import tempfile
 import weakref
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +75,18 @@ _STREAM_PAYLOAD_HASHES = frozenset({STREAMING_PAYLOAD, "UNSIGNED-PAYLOAD", EMPTY
 STREAM_RECORDS = 10_000
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _offset_clock(clock: Callable[[], datetime], seconds: float) -> Callable[[], datetime]:
+    """``clock`` moved by ``seconds`` (the service's own clock, skewed on purpose)."""
+    if not seconds:
+        return clock
+    offset = timedelta(seconds=seconds)
+    return lambda: clock() + offset
+
+
 class LocalPollyService(AsyncResource):
     """The local Polly service; use ``async with LocalPollyService() as service:``.
 
@@ -95,7 +108,7 @@ class LocalPollyService(AsyncResource):
         self.config = config or LocalServiceConfig()
         self._ca_target = Path(ca_file) if ca_file is not None else None
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = _offset_clock(clock or _utcnow, self.config.clock_offset)
         self._server: HttpServer | None = None
         self.ca_file: Path | None = None
         #: the most recent streams' records (bounded, so a long-running service stays flat)
@@ -217,6 +230,9 @@ class LocalPollyService(AsyncResource):
 
     async def _handle(self, request: Request, body: RequestBody, responder: Responder) -> None:
         """Serve one request (the HTTP server's handler, and the in-memory transport's)."""
+        # like Amazon's endpoints, every answer carries the service's Date (clients measure
+        # their clock skew with it)
+        responder.default_headers = (("date", format_datetime(self._clock(), usegmt=True)),)
         await self._router(request, body, responder)
 
     def _mount(self) -> Router:
@@ -260,6 +276,13 @@ class LocalPollyService(AsyncResource):
         # without the header, the empty body's hash (botocore-style clients) or UNSIGNED-PAYLOAD
         # was signed; either way the event chain starts from the request's signature
         verified = self._auth.authenticate(request, EMPTY_SHA256, "UNSIGNED-PAYLOAD")
+        offered = self.config.stream_regions
+        if offered is not None and verified.region not in offered:
+            raise OperationError(
+                404,
+                "UnknownOperationException",
+                {"message": f"StartSpeechSynthesisStream is not offered in {verified.region}"},
+            )
         content_type = (request.header("content-type") or "").split(";")[0].strip()
         if content_type not in ("", "application/vnd.amazon.eventstream", "application/json"):
             raise OperationError.of(

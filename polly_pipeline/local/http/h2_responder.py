@@ -35,7 +35,10 @@ class H2Responder(Responder):
         self._check_open()
         if self.headers_sent:
             raise StreamStateError("response headers were already sent")
-        block = [(":status", str(status)), *((n.lower(), v) for n, v in headers)]
+        block = [
+            (":status", str(status)),
+            *((n.lower(), v) for n, v in self.with_defaults(headers)),
+        ]
         conn = self.connection
         try:
             conn.h2.send_headers(self.stream_id, block)

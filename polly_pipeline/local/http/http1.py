@@ -226,7 +226,8 @@ class H1Responder(Responder):
             raise StreamStateError("response headers were already sent")
         conn = self.connection
         reply = h11.Response(
-            status_code=status, headers=[(_enc(n.lower()), _enc(v)) for n, v in headers]
+            status_code=status,
+            headers=[(_enc(n.lower()), _enc(v)) for n, v in self.with_defaults(headers)],
         )
         conn.write(conn.h11.send(reply) or b"")
         self.headers_sent = True

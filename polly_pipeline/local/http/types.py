@@ -188,6 +188,9 @@ class Responder(abc.ABC):
     """Sends one response: headers, data (respecting flow control), then end or reset."""
 
     connection: ConnectionControl
+    #: Headers every response of this exchange carries after the handler's own (a server's
+    #: ``date``, say); a name the handler sets itself is not repeated.
+    default_headers: Sequence[tuple[str, str]] = ()
 
     def __init__(self, connection: ConnectionControl) -> None:
         self.connection = connection
@@ -198,6 +201,11 @@ class Responder(abc.ABC):
     @abc.abstractmethod
     async def send_headers(self, status: int, headers: Sequence[tuple[str, str]] = ()) -> None:
         """Send the response status and headers."""
+
+    def with_defaults(self, headers: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        """``headers`` and the :attr:`default_headers` they do not set (for the engines)."""
+        named = {name.lower() for name, _ in headers}
+        return [*headers, *((n, v) for n, v in self.default_headers if n.lower() not in named)]
 
     @abc.abstractmethod
     async def send_data(self, data: bytes) -> None:
