@@ -15,7 +15,7 @@ token 0.4 s, then 40 tokens/s), it measures side by side:
 Writes ``benchmarks/results/report.md`` and PNG plots next to it.
 
     python benchmarks/run.py            # default: 15 repetitions, about 15 minutes
-    python benchmarks/run.py --quick    # smoke run, a couple of minutes
+    python benchmarks/run.py --quick    # smoke run, about two minutes
     python benchmarks/run.py --no-scale # skip part 3
     python benchmarks/run.py --full     # adds 500 concurrent sessions
 """
@@ -29,7 +29,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from harness.report import (
     SCALE_FINDINGS,
     SCALE_NOTE,
     continuity_table,
+    decision_table,
     met,
     ms,
     peers_ahead,
@@ -96,13 +97,17 @@ class Bench:
 
 
 async def compare(
-    service: LocalPollyService, runs: int, llm: DemoLLMConfig, full_llm: DemoLLMConfig
+    service: LocalPollyService,
+    runs: int,
+    llm: DemoLLMConfig,
+    full_llm: DemoLLMConfig,
+    full_texts: Sequence[Workload],
 ) -> tuple[Runs, Full]:
     """N interleaved first-audio runs of every approach on every text, then one full run each."""
     voices = sorted({w.voice for w in WORKLOADS})
     boto = service.botocore_client()
     many: Runs = {w.key: {k: [] for k in APPROACHES} for w in WORKLOADS}
-    full: Full = {w.key: {} for w in WORKLOADS}
+    full: Full = {w.key: {} for w in full_texts}
     async with service.client() as client:
         for voice in voices:  # warm both connections, as a long-lived agent's would be
             await asyncio.to_thread(
@@ -127,7 +132,7 @@ async def compare(
                     for key in order:
                         many[w.key][key].append(await bench.one(key, w, llm, whole=False))
                 print(f"  repetition {i + 1}/{runs}", file=sys.stderr, flush=True)
-            for w in WORKLOADS:
+            for w in full_texts:
                 for key in [*keys, "whole"]:
                     full[w.key][key] = await bench.one(key, w, full_llm, whole=True)
                 print(f"  whole answer: {w.key}", file=sys.stderr, flush=True)
@@ -247,9 +252,9 @@ def build_report(  # noqa: PLR0917 (one call site; the parts of one report)
         f"- First-audio runs: {args.runs} repetition(s); each repetition runs every text, every "
         "approach (the order rotates), each stopped at its first audio like a barge-in. "
         "One warm `SpeechSession` per voice for this pipeline.",
-        f"- Full-answer runs: one per text and approach at {full_llm.tokens_per_second:g} "
-        "tokens/s, plus the whole answer then one stream (raw text), for the last audio and "
-        "the playback continuity.",
+        f"- Full-answer runs: one per text ({', '.join(full)}) and approach at "
+        f"{full_llm.tokens_per_second:g} tokens/s, plus the whole answer then one stream "
+        "(raw text), for the last audio and the playback continuity.",
         "",
         *workload_lines(llm),
         "",
@@ -264,6 +269,14 @@ def build_report(  # noqa: PLR0917 (one call site; the parts of one report)
         "",
         *ttfa_table(WORKLOADS, floors, many),
         "",
+        "Where the milliseconds go (p50): *decided* = when the first text to speak was ready "
+        "(this pipeline: its first segment out of the segmenter; naive: the regex saw the "
+        "sentence end) minus the arrival of the token that completes the first sentence by the "
+        "plain rule; *to audio* = first audio minus that moment (sending, the service's "
+        f"{ms(service_first_audio(LATENCY))} ms, receiving, delivery to the sink).",
+        "",
+        *decision_table(WORKLOADS, llm, many),
+        "",
         "Where a peer is ahead:",
         "",
         *peers_ahead(WORKLOADS, floors, many),
@@ -274,7 +287,7 @@ def build_report(  # noqa: PLR0917 (one call site; the parts of one report)
         f"running dry (gaps between sentences). {full_llm.tokens_per_second:g} tokens/s. "
         f"'{WHOLE}' is the wait-for-everything reference, not a streaming client.",
         "",
-        *continuity_table(WORKLOADS, full),
+        *continuity_table([w for w in WORKLOADS if w.key in full], full),
         "",
     ]
     if points:
@@ -334,9 +347,11 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="also 500 concurrent sessions")
     parser.add_argument("--runs", type=int, default=None, help="repetitions (default 15)")
     args = parser.parse_args()
-    args.runs = args.runs or (3 if args.quick else 15)
+    args.runs = args.runs or (2 if args.quick else 15)
     llm = REALISTIC_LLM
     full_llm = REALISTIC_LLM if not args.quick else DemoLLMConfig(0.4, 400.0)
+    # a quick run plays one short answer in full; the reference answer alone is 110 s of audio
+    full_texts = [w for w in WORKLOADS if w.key == "sure"] if args.quick else list(WORKLOADS)
     sizes = [1, 10] if args.quick else [1, 10, 50, 200] + ([500] if args.full else [])
     floors = {w.key: w.floor(llm, LATENCY) for w in WORKLOADS}
     before = load()
@@ -344,7 +359,7 @@ def main() -> None:
     config = LocalServiceConfig(latency=LATENCY, max_concurrent_streams=100)
     with BackgroundService(config) as service:
         print("time to first audio and whole answers...", file=sys.stderr, flush=True)
-        many, full = asyncio.run(compare(service, args.runs, llm, full_llm))
+        many, full = asyncio.run(compare(service, args.runs, llm, full_llm, full_texts))
     points: list[ScalePoint] = []
     if not args.no_scale:
         print("scale (the service in its own process)...", file=sys.stderr, flush=True)
