@@ -14,7 +14,7 @@ token 0.4 s, then 40 tokens/s), it measures side by side:
 
 Writes ``benchmarks/results/report.md`` and PNG plots next to it.
 
-    python benchmarks/run.py            # default: 15 repetitions, about 15 minutes
+    python benchmarks/run.py            # default: 15 repetitions, about 10 minutes
     python benchmarks/run.py --quick    # smoke run, about two minutes
     python benchmarks/run.py --no-scale # skip part 3
     python benchmarks/run.py --full     # adds 500 concurrent sessions
