@@ -10,14 +10,28 @@ in one run:
 
 CPU time is ``time.process_time``; the token stream is fixed by a seed. This is a report,
 not a pass/fail test. Run: ``python benchmarks/segmenter.py``.
+
+With ``--before DIR`` (a checkout of an older tree) only ``Segmenter`` is timed, old and new
+code interleaved in one invocation, each round in its own interpreter, so the two columns
+compare on a loaded machine; the result goes to ``benchmarks/results/segmenter.md``:
+
+    git archive main | tar -x -C /tmp/before
+    python benchmarks/segmenter.py --before /tmp/before --label main
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import random
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
+from statistics import median
 
 from polly_pipeline.text import MarkdownCleaner, Segmenter
 
@@ -136,8 +150,90 @@ def measure(fn: Callable[[list[str]], int], stream: list[str], repeat: int) -> t
     return best, result
 
 
+HERE = Path(__file__).resolve().parent
+
+
+def worker(root: str, repeat: int) -> dict[str, float]:
+    """In a fresh interpreter with ``root`` first on the path: µs per token, best of ``repeat``."""
+    sys.path.insert(0, root)
+    for name in [m for m in sys.modules if m.startswith("polly_pipeline")]:
+        del sys.modules[name]
+    from polly_pipeline.text import MarkdownCleaner as Cleaner  # noqa: PLC0415
+    from polly_pipeline.text import Segmenter as Seg  # noqa: PLC0415
+
+    assert sys.modules["polly_pipeline"].__file__.startswith(root)  # type: ignore[union-attr]
+    raw = tokens(ANSWER)
+    cleaner = Cleaner()
+    stream = [cleaner.feed(t) for t in raw]
+    stream[-1] += cleaner.flush()
+    best = float("inf")
+    segments = 0
+    for _ in range(repeat):
+        t0 = time.process_time()
+        seg = Seg()
+        segments = sum(len(seg.feed(t)) for t in stream) + len(seg.flush())
+        best = min(best, time.process_time() - t0)
+    return {"us_per_token": best / len(stream) * 1e6, "segments": segments}
+
+
+def run_tree(root: str, repeat: int) -> dict[str, float]:
+    """:func:`worker` in a subprocess, so each tree imports its own package."""
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[3]); import segmenter as b;"
+        "print(json.dumps(b.worker(sys.argv[1], int(sys.argv[2]))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, root, str(repeat), str(HERE)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tempfile.gettempdir(),
+        timeout=600,
+    )
+    result: dict[str, float] = json.loads(out.stdout)
+    return result
+
+
+def compare(before: str, label: str, rounds: int, repeat: int) -> None:
+    """Time old and new ``Segmenter`` interleaved; write ``results/segmenter.md``."""
+    trees = {f"before ({label})": before, "after (this tree)": str(HERE.parent)}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    for _ in range(rounds):
+        for name, root in trees.items():
+            runs[name].append(run_tree(root, repeat))
+    load = Path("/proc/loadavg").read_text().split()[0]
+    lines = [
+        "# Segmenter CPU per token",
+        "",
+        f"The reference answer ({len(ANSWER.split())} words of markdown) cleaned, then fed to "
+        f"`Segmenter()` in the same seeded 1-4 character tokens; CPU time per token, median "
+        f"over {rounds} interleaved rounds (each in its own interpreter) of the best of "
+        f"{repeat}. Load average at the end: {load} on 2 cores (a loaded machine: compare the "
+        "columns, not the absolute figures with a quiet machine's).",
+        "",
+        "| tree | µs/token (median) | µs/token (each round) | segments |",
+        "|---|---:|---|---:|",
+    ]
+    for name, results in runs.items():
+        each = ", ".join(f"{r['us_per_token']:.1f}" for r in results)
+        mid = median(r["us_per_token"] for r in results)
+        lines.append(f"| {name} | {mid:.1f} | {each} | {results[0]['segments']:.0f} |")
+    report = "\n".join(lines) + "\n"
+    (HERE / "results" / "segmenter.md").write_text(report)
+    print(report)
+
+
 def main() -> None:
-    """Print the comparison table."""
+    """Print the comparison table (or, with ``--before``, old against new)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", help="a checkout of the tree to compare with")
+    parser.add_argument("--label", default="older tree", help="what --before is (a commit)")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds")
+    parser.add_argument("--repeat", type=int, default=5, help="repeats per round (best kept)")
+    args = parser.parse_args()
+    if args.before:
+        compare(args.before, args.label, args.rounds, args.repeat)
+        return
     raw = tokens(ANSWER)
     stream = cleaned_tokens(raw)
     n = len(stream)

@@ -214,7 +214,9 @@ class Segmenter:
                     continue
                 newline = "\n" in m.group()
             terminal = TERMINAL.search(word) is not None
-            if p == n and not cjk and not (newline and terminal):
+            # a line that introduces what follows ("do this:") ends at its newline
+            intro = newline and not terminal and word[-1] in ":："
+            if p == n and not cjk and not (newline and (terminal or intro)):
                 return out  # the whitespace run may go on, or it trails the text
             verdict = NO
             if terminal or newline:
@@ -222,7 +224,10 @@ class Segmenter:
                     verdict = CUT
                 else:
                     nxt = "\n" if newline else buf[p]
-                    verdict = judge_end(word, nxt, self._lang) if terminal else ASK
+                    if terminal:
+                        verdict = judge_end(word, nxt, self._lang)
+                    else:
+                        verdict = CUT if intro else ASK
                 if verdict == ASK and self._pysbd is None:
                     verdict = NO  # no pysbd for the language: never cut where it is unclear
             if p == n and not cjk and not (newline and verdict == CUT):
@@ -280,8 +285,8 @@ class Segmenter:
             self._best[_T_IN_TAG] = p
             return None
         protected = self._guard.covers(self._base + p)
-        if verdict == ASK:
-            verdict = CUT if self._pysbd_boundary(p, q) else NO
+        if verdict == ASK:  # inside brackets or quotes no cut is made: spare pysbd
+            verdict = NO if protected else CUT if self._pysbd_boundary(p, q) else NO
         if verdict == CUT:
             if not protected:
                 self._sent = p

@@ -395,3 +395,13 @@ def test_the_length_cap_never_splits_a_grapheme_cluster(name: str) -> None:
             assert all(len(s.text) <= max_chars for s in segs)
             cuts = list(itertools.accumulate(len(s.text) for s in segs))
             assert set(cuts) <= allowed, (max_chars, [s.text for s in segs])
+
+
+def test_a_line_ending_in_a_colon_is_released_at_its_newline() -> None:
+    # "Here is what you need to do:" introduces a list: nothing after it can change the cut
+    seg = Segmenter()
+    assert seg.feed("Sure. ") == []
+    assert [s.text for s in seg.feed("H")] == ["Sure. "]
+    assert [s.text for s in seg.feed("ere is what you need to do:\n")] == [
+        "Here is what you need to do:\n"
+    ]
