@@ -76,7 +76,8 @@ class InlineLexer:
         self._s, self._i = s, i
         if not self._token():
             return -1
-        self._prev = s[self._i - 1]
+        if self._i > i:  # a reader may hand back the cursor unmoved (a URL that just ended)
+            self._prev = s[self._i - 1]
         return self._i
 
     def _token(self) -> bool:

@@ -165,6 +165,20 @@ def test_an_emoji_right_after_a_url_ends_it_in_any_chunking() -> None:
         assert by_char == clean_markdown(text, options)
 
 
+def test_markup_right_after_a_url_reads_the_same_in_any_chunking() -> None:
+    # the URL ended exactly where a chunk began; the "*" closing the emphasis was then judged
+    # against the chunk's last character instead of the "_" before it, and spoken
+    text = "See https://x.y/_a_* now, **and https://example.com/b_**. Done."
+    whole = clean_markdown(text, DEFAULTS)
+    assert "*" not in whole
+    for size in range(1, 8):
+        for first in range(1, size + 1):
+            cleaner = MarkdownCleaner(DEFAULTS)
+            cuts = [0, *range(first, len(text), size), len(text)]
+            pieces = [text[a:b] for a, b in itertools.pairwise(cuts)]
+            assert "".join(cleaner.feed(p) for p in pieces) + cleaner.flush() == whole, pieces
+
+
 # --- tags and SSML safety ---------------------------------------------------------------
 
 
