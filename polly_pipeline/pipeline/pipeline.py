@@ -139,7 +139,9 @@ class Pipeline:
         items = stream.iterate(texts)
         if self.clean_options is not None:
             items = items | clean.pipe(self.clean_options)
-        segments = items | segment.pipe(self.segmenter, self.flush)
+        segments = items | segment.pipe(
+            self.segmenter, self.flush, lambda: self.session.seconds_per_character
+        )
         audio = stream.iterate(self._count_items(segments, report)) | speak.pipe(self.session)
         interrupted = False
         try:

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from aiostream.core import pipable_operator, streamcontext
 
 from polly_pipeline.audio import AudioChunk
+from polly_pipeline.pipeline.continuity import AudioAhead
 from polly_pipeline.pipeline.flush import FlushPolicy
 from polly_pipeline.session.session import SpeechSession
 from polly_pipeline.text.clean import CleanOptions, MarkdownCleaner
@@ -32,7 +33,9 @@ from polly_pipeline.text.segment import Segmenter, SegmenterOptions
 
 __all__ = ["SpeechItem", "clean", "segment", "speak"]
 
-ItemReason = Literal["sentence", "first_fragment", "max_length", "flush", "stall"]
+ItemReason = Literal["sentence", "first_fragment", "catch_up", "max_length", "flush", "stall"]
+#: Seconds of audio per character of text before a session has measured its voice.
+DEFAULT_SECONDS_PER_CHARACTER = 0.07
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,14 @@ async def segment(
     source: AsyncIterable[str],
     options: SegmenterOptions | None = None,
     policy: FlushPolicy | None = None,
+    seconds_per_character: Callable[[], float] | None = None,
 ) -> AsyncIterator[SpeechItem]:
     """Cut text into segments and mark which ones Polly must synthesize at once.
+
+    While less than ``policy.catch_up_below`` seconds of audio are queued ahead of the
+    listener (each segment lasting its characters times ``seconds_per_character()``, the
+    session's speaking rate in a :class:`~polly_pipeline.Pipeline`, from when it was sent), the
+    sentence being written may be cut at its next safe clause, and segments are forced.
 
     When the source goes quiet for ``policy.stall_after`` seconds (adaptive policy) while text
     is held or was sent without a flush, the held text is released and flushed, so Polly
@@ -77,7 +86,10 @@ async def segment(
     yielded before the error propagates.
     """
     policy = policy or FlushPolicy()
+    rate = seconds_per_character or (lambda: DEFAULT_SECONDS_PER_CHARACTER)
     segmenter = Segmenter(options or SegmenterOptions())
+    loop = asyncio.get_running_loop()
+    ahead = AudioAhead()
     queue: asyncio.Queue[object] = asyncio.Queue()
 
     async def read() -> None:
@@ -121,9 +133,12 @@ async def segment(
                     raise item
                 return
             assert isinstance(item, str)
+            hurry = policy.catch_up(ahead.ahead(loop.time()))
+            segmenter.hurry = hurry
             for seg in segmenter.feed(item):
-                flush = policy.flush_segment(count)
+                flush = hurry or policy.flush_segment(count)
                 count += 1
+                ahead.sent(loop.time(), len(seg.text.strip()) * rate())
                 unflushed = not flush
                 yield SpeechItem(seg.text, flush, seg.reason)
     finally:

@@ -22,7 +22,9 @@ How a cut is decided (cheaply: only the unfinished tail is kept, pysbd sees ~100
 - The first sentence goes out however short; later sentences shorter than ``min_chars``
   merge with the next one (except at flush).
 - The first segment of a turn may be cut early at a clause boundary (``, ; : — 、，``) or
-  after ``first_fragment_max_words`` words, once it has ``first_fragment_min_chars``.
+  after ``first_fragment_max_words`` words, once it has ``first_fragment_min_chars``. While
+  :attr:`Segmenter.hurry` is set (the listener is about to run out of audio), any later
+  segment may be cut early at a clause by the same rules (reason ``"catch_up"``).
 - A segment that would exceed ``max_chars`` is cut at the best earlier place: a sentence
   boundary, a clause boundary, a word boundary outside brackets and digit groups, any
   word boundary outside a tag, the end of a tag, a space inside an overlong (or unclosed)
@@ -61,7 +63,7 @@ __all__ = [
 #: Polly's limit on the text of one TextEvent.
 MAX_TEXT_EVENT_CHARS: Final = 6000
 
-SegmentReason = Literal["sentence", "first_fragment", "max_length", "flush"]
+SegmentReason = Literal["sentence", "first_fragment", "catch_up", "max_length", "flush"]
 
 _WS: Final = re.compile(r"\s+")
 #: The next place a cut may go: a whitespace run (ending after its first line break, if it has
@@ -104,7 +106,8 @@ class SegmenterOptions:
             fills it in from its session's language or voice.
         min_chars: shorter sentences merge with the next one (except at flush).
         max_chars: hard cap on a segment's length (at most 6,000, Polly's TextEvent limit).
-        first_fragment: allow the first segment of a turn to end early at a clause.
+        first_fragment: allow the first segment of a turn to end early at a clause (and a
+            later one while :attr:`Segmenter.hurry` is set).
         first_fragment_min_chars: the shortest early first segment.
         first_fragment_max_words: cut the first segment after this many words.
     """
@@ -149,6 +152,10 @@ class Segmenter:
         self._opts = options
         self._lang: LanguageRules = language_rules(options.language or "en")
         self._pysbd: Any = None
+        #: Cut the segment being written at its next safe clause (the first fragment's rules,
+        #: without its word cap): set by the caller while little audio is queued ahead of the
+        #: listener (a :class:`~polly_pipeline.Pipeline` decides it). Survives ``reset``.
+        self.hurry = False
         if self._lang.pysbd is not None:
             self._pysbd = pysbd.Segmenter(language=self._lang.pysbd, clean=False, char_span=True)
         self.reset()
@@ -265,10 +272,10 @@ class Segmenter:
     def _fragment_due(self, clause: bool, p: int, words: int) -> bool:
         """Whether the first segment may end early at ``p``, after its ``words``-th word."""
         opts = self._opts
-        if not (self._first and opts.first_fragment):
+        if not ((self._first or self.hurry) and opts.first_fragment):
             return False
-        if not clause and words < opts.first_fragment_max_words:
-            return False
+        if not clause and (words < opts.first_fragment_max_words or not self._first):
+            return False  # catching up cuts only at a clause: a word cap hurts prosody
         return _weight(self._buf, p) >= opts.first_fragment_min_chars
 
     def _judge(  # noqa: PLR0917 (one call site; the facts _advance established)
@@ -302,7 +309,8 @@ class Segmenter:
         if not protected and q and not digits and fragment:
             after = buf[p:q]
             if not (TERMINAL.search(after) or (after[:1].isupper() and "." in after)):
-                return "first_fragment"  # and never orphans a sentence's last word
+                # never orphans a sentence's last word
+                return "first_fragment" if self._first else "catch_up"
         if not protected:
             if clause:
                 self._best[_T_CLAUSE] = p
@@ -334,6 +342,7 @@ class Segmenter:
         self._sent = max(0, self._sent - c)
         self._best = [b - c if b > c else 0 for b in self._best]
         self._first = False
+        self._words = 0
         return seg
 
     def _force_cut(self, m: re.Match[str] | None) -> Segment:

@@ -405,3 +405,58 @@ def test_a_line_ending_in_a_colon_is_released_at_its_newline() -> None:
     assert [s.text for s in seg.feed("ere is what you need to do:\n")] == [
         "Here is what you need to do:\n"
     ]
+
+
+CATCH_UP_ANSWER = (
+    "Sure. The sky looks blue because the molecules of the air scatter the short, blue "
+    "wavelengths of sunlight far more strongly than the long, red ones. Ask me more."
+)
+
+
+def _segments(text: str, hurry: bool) -> list[Segment]:
+    segmenter = Segmenter()
+    segmenter.hurry = hurry
+    out: list[Segment] = []
+    for i in range(0, len(text), 4):
+        out += segmenter.feed(text[i : i + 4])
+    return out + segmenter.flush()
+
+
+def test_a_hurried_segmenter_cuts_a_later_sentence_at_its_first_clause() -> None:
+    whole = _segments(CATCH_UP_ANSWER, hurry=False)
+    hurried = _segments(CATCH_UP_ANSWER, hurry=True)
+    assert [s.text for s in whole][:2] == [
+        "Sure. ",
+        "The sky looks blue because the molecules of the air scatter the short, blue "
+        "wavelengths of sunlight far more strongly than the long, red ones. ",
+    ]
+    assert [(s.text, s.reason) for s in hurried][:3] == [
+        ("Sure. ", "sentence"),
+        ("The sky looks blue because the molecules of the air scatter the short, ", "catch_up"),
+        ("blue wavelengths of sunlight far more strongly than the long, ", "catch_up"),
+    ]
+    assert "".join(s.text for s in hurried) == CATCH_UP_ANSWER
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "He was born on Jan. 1, 1980 in a small town and moved away later.",
+        "They drove from St. Louis, Mo. to the coast in a single long day.",
+        "The office in Washington, D.C. opened its doors again this spring.",
+        "We packed the apples and the pears, plums.",  # never orphans the last word
+    ],
+)
+def test_a_hurried_cut_keeps_the_first_fragment_rules(sentence: str) -> None:
+    text = "Sure. " + sentence
+    cuts = [s.text for s in _segments(text, hurry=True)]
+    assert "".join(cuts) == text
+    for cut in cuts[1:-1]:
+        assert not cut.endswith(("Jan. 1, ", "St. Louis, ", "Washington, ", "pears, "))
+    assert cuts[-1].split()[-1] == text.split()[-1]
+    assert len(cuts[-1].split()) > 1
+
+
+def test_a_hurried_segmenter_cuts_no_sentence_without_a_clause() -> None:
+    text = "Sure. Every" + " word" * 30 + " ends here."
+    assert [s.text for s in _segments(text, hurry=True)] == ["Sure. ", text[6:]]

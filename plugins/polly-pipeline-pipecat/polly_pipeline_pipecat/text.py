@@ -70,7 +70,9 @@ class TextPlan:
             language = params.language_code or voice_language(params.voice_id) or "en"
             options = dataclasses.replace(options, language=language)
         cleaned = texts if self.clean is None else clean.raw(texts, self.clean)
-        items: AsyncIterator[SpeechItem] = segment.raw(cleaned, options, self.flush_policy)
+        items: AsyncIterator[SpeechItem] = segment.raw(
+            cleaned, options, self.flush_policy, lambda: session.seconds_per_character
+        )
         return items
 
 
