@@ -14,7 +14,11 @@ The floor is the harness's plain rule (:meth:`harness.workloads.Workload.floor`)
 first sentence is complete in the raw tokens, plus the service's first-audio latency and
 network delay; the overhead is what the gateway (and the load) adds above it. Server CPU is
 the gateway's worker processes' user + system time over the run, per second of audio
-delivered. Results go to ``benchmarks/results/gateway.md``.
+delivered. Each point also gives the CPU cores the clients (this process), the local service
+and the gateway use while the questions arrive, and prints (on standard error) the overhead
+in legs: how late a client sent its first sentence's last token, text in (until the gateway's
+``segment`` event), the service leg (the session's time to first audio above the service's
+own latency), audio out. Results go to ``benchmarks/results/gateway.md``.
 """
 
 from __future__ import annotations
@@ -31,14 +35,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.common import LATENCY, REALISTIC_LLM, p50, pct
+from harness.plain import first_boundary_token
 from harness.scale import ServiceProcess, service_process
-from harness.workloads import WORKLOADS
+from harness.workloads import WORKLOADS, service_first_audio
 from websockets.asyncio.client import ClientConnection, connect
 
 from polly_pipeline.local.config import DEFAULT_CREDENTIALS, DEFAULT_REGION
 
 WORKLOAD = next(w for w in WORKLOADS if w.key == "sure")
 FLOOR = WORKLOAD.floor(REALISTIC_LLM, LATENCY)
+#: The token that completes the first sentence (the floor's start).
+BOUNDARY = first_boundary_token(WORKLOAD.tokens)
 RESULTS = Path(__file__).parent / "results" / "gateway.md"
 #: How many conversations open their session at once while the run is set up.
 OPENING = 20
@@ -57,6 +64,10 @@ class Point:
     cpu_per_audio_second: float
     audio_seconds: float
     load: float  # the machine's 1-minute load average after the run
+    #: CPU cores each process used while the questions arrive and their first audio is due
+    #: (from the first question to the last one's floor): the clients (this process), the
+    #: local service, the gateway's workers.
+    rush_cores: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 def _free_port() -> int:
@@ -144,6 +155,9 @@ class Outcome:
     ttfa: float | None = None
     audio_bytes: int = 0
     failed: str | None = None
+    segment: float | None = None  # the first "segment" event, from the first token
+    turn_ttfa: float | None = None  # the session's first text sent to its first audio
+    late: float | None = None  # the first sentence's last token sent after its due time
 
 
 async def _events_until(ws: ClientConnection, outcome: Outcome, t0: list[float]) -> None:
@@ -155,10 +169,13 @@ async def _events_until(ws: ClientConnection, outcome: Outcome, t0: list[float])
             outcome.audio_bytes += len(frame)
             continue
         event = json.loads(frame)
+        if event["type"] == "segment" and outcome.segment is None:
+            outcome.segment = time.monotonic() - t0[0]
         if event["type"] == "error":
             outcome.failed = f"{event['error']}: {event['message']}"
             return
         if event["type"] == "turn_done":
+            outcome.turn_ttfa = event["metrics"]["time_to_first_audio"]
             return
 
 
@@ -208,6 +225,8 @@ async def conversation(port: int, delay: float, gate: Gate, batch: float = 0.0) 
                     await ws.send(json.dumps({"text": "".join(pending)}))
                     pending.clear()
                     window = at + interval
+                if i == BOUNDARY:
+                    outcome.late = time.monotonic() - at
             await ws.send(json.dumps({"type": "end"}))
             await asyncio.wait_for(listener, 120)
     except Exception as exc:  # a failure of this conversation, counted
@@ -217,6 +236,52 @@ async def conversation(port: int, delay: float, gate: Gate, batch: float = 0.0) 
     if outcome.failed is None and outcome.ttfa is None:
         outcome.failed = "no audio"
     return outcome
+
+
+def _print_breakdown(ok: list[Outcome]) -> None:
+    """Where the overhead arose (stderr): text in, the service's leg, audio out."""
+    boundary = FLOOR - service_first_audio(LATENCY)
+    legs: dict[str, list[float]] = {
+        "client sent late": [],
+        "text in": [],
+        "service leg": [],
+        "audio out": [],
+    }
+    for o in ok:
+        if o.ttfa is None or o.segment is None or o.turn_ttfa is None or o.late is None:
+            continue
+        legs["client sent late"].append(o.late)
+        legs["text in"].append(o.segment - boundary - o.late)
+        legs["service leg"].append(o.turn_ttfa - service_first_audio(LATENCY))
+        legs["audio out"].append(o.ttfa - o.segment - o.turn_ttfa)
+    print(
+        "    over the floor: "
+        + ", ".join(
+            f"{name} p50 {p50(v) * 1000:.0f} / p99 {pct(v, 0.99) * 1000:.0f} ms"
+            for name, v in legs.items()
+            if v
+        ),
+        file=sys.stderr,
+    )
+
+
+async def _rush_cores(
+    service: ServiceProcess, gateway: GatewayProcess, window: float
+) -> tuple[float, float, float]:
+    """CPU cores the clients, the service and the gateway use over the next ``window`` s."""
+
+    def sample() -> tuple[float, float, float]:
+        return (
+            _cpu_seconds(os.getpid()),
+            _cpu_seconds(service.process.pid),
+            gateway.cpu_seconds(),
+        )
+
+    t0, before = time.monotonic(), sample()
+    await asyncio.sleep(window)
+    after, elapsed = sample(), time.monotonic() - t0
+    clients, local, workers = ((a - b) / elapsed for a, b in zip(after, before, strict=True))
+    return clients, local, workers
 
 
 async def run_point(
@@ -234,8 +299,10 @@ async def run_point(
         await asyncio.sleep(1.0)  # let the gateway settle after the openings
         cpu0 = gateway.cpu_seconds()
         gate.go.set()
+        rush = asyncio.create_task(_rush_cores(service, gateway, spread + FLOOR))
         outcomes = await asyncio.gather(*tasks)
         cpu = gateway.cpu_seconds() - cpu0
+        rush_cores = await rush
     finally:
         gateway.stop()
     ok = [o for o in outcomes if o.failed is None and o.ttfa is not None]
@@ -243,6 +310,7 @@ async def run_point(
     for reason in sorted(set(failures))[:3]:
         print(f"    failure: {reason}", file=sys.stderr)
     overheads = [o.ttfa - FLOOR for o in ok if o.ttfa is not None] or [float("nan")]
+    _print_breakdown(ok)
     audio = sum(o.audio_bytes for o in ok) / 32000 or float("nan")
     return Point(
         conversations=n,
@@ -256,6 +324,7 @@ async def run_point(
         cpu_per_audio_second=cpu / audio,
         audio_seconds=audio,
         load=os.getloadavg()[0],
+        rush_cores=rush_cores,
     )
 
 
@@ -320,11 +389,17 @@ async def main() -> None:
         help="seconds of tokens a client sends as one message (0: one message per token); "
         "batched runs only for questions within 1 s",
     )
+    parser.add_argument(
+        "--service-streams",
+        type=int,
+        default=100,
+        help="the local service's SETTINGS_MAX_CONCURRENT_STREAMS (streams per connection)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     points = []
-    with service_process(max_concurrent_streams=100) as service:
+    with service_process(max_concurrent_streams=args.service_streams) as service:
         runs = [
             (spread, n, workers, batch)
             for batch in map(float, args.batches.split(","))
@@ -342,6 +417,8 @@ async def main() -> None:
                 f"overhead p50 {point.overhead_p50 * 1000:.0f} ms, "
                 f"p99 {point.overhead_p99 * 1000:.0f} ms, failures {point.failures}, "
                 f"CPU/audio s {point.cpu_per_audio_second * 1000:.1f} ms, "
+                f"rush cores clients/service/gateway "
+                f"{'/'.join(f'{c:.2f}' for c in point.rush_cores)}, "
                 f"load {point.load:.1f}",
                 flush=True,
             )
