@@ -95,10 +95,28 @@ def _workers(parent: int) -> list[int]:
     return found
 
 
+#: The gateway under cProfile; the profile is written when uvicorn, after its graceful stop,
+#: raises SIGTERM again (it restores the handler that was there before it).
+_PROFILED = """
+import cProfile, os, signal, sys
+profile = cProfile.Profile()
+def dump(*_):
+    profile.disable()
+    profile.dump_stats({out!r})
+    os._exit(0)
+signal.signal(signal.SIGTERM, dump)
+sys.argv[0] = "polly-pipeline"
+from polly_pipeline.cli import main
+profile.enable()
+main()
+dump()
+"""
+
+
 class GatewayProcess:
     """``polly-pipeline serve --workers W`` pointed at the service, started and stopped."""
 
-    def __init__(self, service: ServiceProcess, workers: int) -> None:
+    def __init__(self, service: ServiceProcess, workers: int, profile: Path | None = None) -> None:
         self.port = _free_port()
         env = {
             **os.environ,
@@ -106,8 +124,12 @@ class GatewayProcess:
             "AWS_SECRET_ACCESS_KEY": DEFAULT_CREDENTIALS.secret_key,
             "AWS_REGION": DEFAULT_REGION,
         }
+        start = (
+            ("-c", _PROFILED.format(out=str(profile))) if profile else ("-m", "polly_pipeline.cli")
+        )
         command = [
-            *(sys.executable, "-m", "polly_pipeline.cli", "--log-level", "WARNING", "serve"),
+            *(sys.executable, *start),
+            *("--log-level", "WARNING", "serve"),
             *("--port", str(self.port), "--workers", str(workers)),
             *("--backend", "aws", "--endpoint-url", service.endpoint_url),
             *("--ca-file", service.ca_file, "--region", DEFAULT_REGION),
@@ -284,10 +306,15 @@ async def _rush_cores(
     return clients, local, workers
 
 
-async def run_point(
-    service: ServiceProcess, n: int, workers: int, spread: float, batch: float = 0.0
+async def run_point(  # noqa: PLR0917
+    service: ServiceProcess,
+    n: int,
+    workers: int,
+    spread: float,
+    batch: float = 0.0,
+    profile: Path | None = None,
 ) -> Point:
-    gateway = GatewayProcess(service, workers)
+    gateway = GatewayProcess(service, workers, profile if workers == 1 else None)
     try:
         await gateway.ready()
         gate = Gate(n)
@@ -395,6 +422,11 @@ async def main() -> None:
         default=100,
         help="the local service's SETTINGS_MAX_CONCURRENT_STREAMS (streams per connection)",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="cProfile the gateway of 1-worker points into this file (the last point's stays)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -409,7 +441,7 @@ async def main() -> None:
             if not batch or spread == 1.0
         ]
         for spread, n, workers, batch in runs:
-            point = await run_point(service, n, workers, spread, batch)
+            point = await run_point(service, n, workers, spread, batch, args.profile)
             points.append(point)
             print(
                 f"{n:4d} conversations, {workers} worker(s), within {spread:g} s, "

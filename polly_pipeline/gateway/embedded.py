@@ -55,14 +55,12 @@ async def serving(
     """
     import uvicorn  # noqa: PLC0415  (the [serve] extra)
 
-    from polly_pipeline.gateway.server import WS_MAX_SIZE  # noqa: PLC0415
+    from polly_pipeline.gateway.server import WS_OPTIONS  # noqa: PLC0415
 
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    config = uvicorn.Config(
-        app, ws="websockets-sansio", ws_max_size=WS_MAX_SIZE, lifespan="on", log_level="warning"
-    )
+    config = uvicorn.Config(app, **WS_OPTIONS, lifespan="on", log_level="warning")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="embedded-uvicorn")
     try:

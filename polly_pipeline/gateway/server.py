@@ -16,11 +16,20 @@ from starlette.applications import Starlette
 from polly_pipeline.gateway.app import create_app
 from polly_pipeline.gateway.config import CONFIG_VARIABLE, GatewayConfig
 
-__all__ = ["WS_MAX_SIZE", "app_from_environment", "serve"]
+__all__ = ["WS_MAX_SIZE", "WS_OPTIONS", "app_from_environment", "serve"]
 
 #: The largest WebSocket frame the server reads: above the app's message limit, so an
 #: oversized message gets a typed error from the app instead of a dropped connection.
 WS_MAX_SIZE = 1 << 20
+#: uvicorn's WebSocket options for the gateway. No permessage-deflate: clients (``websockets``,
+#: browsers) offer it by default, and compressing every audio frame for every listener was the
+#: largest single cost of a worker in the 200-conversation rush (zlib, about 30% of its CPU,
+#: benchmarks/results/gateway.md), for audio that barely shrinks.
+WS_OPTIONS: dict[str, Any] = {
+    "ws": "websockets-sansio",
+    "ws_max_size": WS_MAX_SIZE,
+    "ws_per_message_deflate": False,
+}
 
 
 def app_from_environment() -> Starlette:
@@ -69,8 +78,7 @@ def serve(config: GatewayConfig, *, log_level: str = "info") -> None:
         host=config.host,
         port=config.port,
         workers=config.workers,
-        ws="websockets-sansio",
-        ws_max_size=WS_MAX_SIZE,
+        **WS_OPTIONS,
         access_log=False,  # the gateway's own log: structured, no query strings
         log_level=log_level,
         log_config=log_config(log_level),
