@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from polly_pipeline._aio import AsyncResource
+from polly_pipeline.client.clock_skew import SkewCorrectedClock
 from polly_pipeline.client.config import (
     CredentialsProvider,
     ResolvedEndpoint,
@@ -23,7 +24,7 @@ from polly_pipeline.client.config import (
 )
 from polly_pipeline.client.stream import SpeechSynthesisStream
 from polly_pipeline.client.user_agent import user_agent
-from polly_pipeline.errors import ConfigurationError
+from polly_pipeline.errors import ConfigurationError, ServiceException
 from polly_pipeline.protocol.credentials import Credentials
 from polly_pipeline.protocol.events import exception_from_http_error
 from polly_pipeline.protocol.params import MAX_EVENT_TEXT_CHARS, SynthesisParams
@@ -57,7 +58,9 @@ class PollyStreamingClient(AsyncResource):
         ca_file: a PEM bundle of CA certificates to trust (TLS is always verified); defaults
             to botocore's ``AWS_CA_BUNDLE`` / profile ``ca_bundle``, else the system store.
         timeouts: deadlines for connecting, response headers, reads, writes and closing.
-        clock: the signing clock (for tests); defaults to the system clock in UTC.
+        clock: the signing clock (for tests); defaults to the system clock in UTC. A request
+            refused for clock skew is retried once with the service's ``Date``; the offset
+            is kept for later streams (:attr:`clock_offset`).
         transport: what carries the streams: any :class:`~polly_pipeline.transport.Transport`
             (one method, ``open_stream``, that opens a duplex exchange). Defaults to an awscrt
             :class:`~polly_pipeline.transport.ConnectionPool` of ``pool_size`` with ``timeouts``
@@ -89,7 +92,7 @@ class PollyStreamingClient(AsyncResource):
         else:
             self._credentials = credentials
         self._timeouts = timeouts or Timeouts()
-        self._clock = clock or _utcnow
+        self._clock = SkewCorrectedClock(clock or _utcnow)
         if transport is None:
             transport = ConnectionPool(
                 pool_size=pool_size,
@@ -120,6 +123,12 @@ class PollyStreamingClient(AsyncResource):
     def endpoint_overridden(self) -> bool:
         """True when the endpoint is not Amazon's default for the region."""
         return self._resolved.overridden
+
+    @property
+    def clock_offset(self) -> float:
+        """Seconds the service's clock is ahead of this machine's, as learned from a request
+        refused for clock skew (0.0 until then); every request is signed with it."""
+        return self._clock.offset
 
     @property
     def transport(self) -> Transport:
@@ -175,6 +184,17 @@ class PollyStreamingClient(AsyncResource):
     async def _open(self, params: SynthesisParams, *, use_pool: bool) -> SpeechSynthesisStream:
         if self._closed:
             raise ConfigurationError("this PollyStreamingClient is closed")
+        try:
+            return await self._open_once(params, use_pool=use_pool)
+        except _Refused as refused:
+            if not self._clock.correct(refused.error, refused.headers):
+                raise refused.error from None
+        try:
+            return await self._open_once(params, use_pool=use_pool)
+        except _Refused as refused:
+            raise refused.error from None
+
+    async def _open_once(self, params: SynthesisParams, *, use_pool: bool) -> SpeechSynthesisStream:
         credentials = self._credentials()  # frozen for the life of this stream
         signed = sign_request(
             method="POST",
@@ -211,7 +231,8 @@ class PollyStreamingClient(AsyncResource):
                     body += chunk
                     if len(body) >= _ERROR_BODY_LIMIT:
                         break
-                raise exception_from_http_error(response.status, response.headers, bytes(body))
+                error = exception_from_http_error(response.status, response.headers, bytes(body))
+                raise _Refused(error, response.headers)
         except BaseException:
             await stream.aclose()
             raise
@@ -297,6 +318,15 @@ def split_text(text: str, limit: int = MAX_EVENT_TEXT_CHARS) -> list[str]:
     if text or not parts:
         parts.append(text)
     return parts
+
+
+class _Refused(Exception):
+    """The service answered the stream request with an error (and these headers)."""
+
+    def __init__(self, error: ServiceException, headers: Sequence[tuple[str, str]]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.headers = headers
 
 
 class _OpeningStream:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
@@ -20,6 +21,8 @@ class Authenticator:
     def __init__(self, config: LocalServiceConfig, clock: Callable[[], datetime]) -> None:
         self._config = config
         self._clock = clock
+        #: the error codes of the most recent requests refused (bounded), for inspection
+        self.refused: deque[str] = deque(maxlen=256)
 
     def authenticate(self, request: Request, *payload_hashes: str) -> VerifiedRequest:
         """Verify the request's signature; without ``x-amz-content-sha256`` the client may have
@@ -54,8 +57,10 @@ class Authenticator:
                     if "security token" in text.lower()
                     else "InvalidSignatureException"
                 )
+                self.refused.append(code)
                 raise auth_error(text, code) from None
         if self._config.region and verified.region != self._config.region:
+            self.refused.append("InvalidSignatureException")
             raise auth_error(
                 f"Credential should be scoped to a valid region, not '{verified.region}'; "
                 f"this service is '{self._config.region}'"

@@ -193,6 +193,11 @@ class LocalPollyService(AsyncResource):
         return self.config.region or "us-east-1"
 
     @property
+    def refused_requests(self) -> list[str]:
+        """Error codes of the most recent requests refused by signature checks, oldest first."""
+        return list(self._auth.refused)
+
+    @property
     def rest_requests(self) -> int:
         """SynthesizeSpeech and DescribeVoices requests served."""
         return self._rest.requests
