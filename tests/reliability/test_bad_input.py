@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,14 +65,6 @@ async def read_all(source: Any) -> list[str]:
 async def session_opt(svc: LocalPollyService, **kw: Any) -> None:
     async with svc.client(timeouts=TEST_TIMEOUTS) as client:
         SpeechSession(client, **{"voice_id": "Joanna", **kw})
-
-
-async def skewed(svc: LocalPollyService, _: Path) -> int:
-    ahead = timedelta(minutes=20)
-    async with svc.client(timeouts=TEST_TIMEOUTS, clock=lambda: datetime.now(UTC) + ahead) as c:
-        return len(
-            [x async for x in c.start_speech_synthesis_stream(text="Hi.", voice_id="Joanna")]
-        )
 
 
 async def wrong_region(svc: LocalPollyService, _: Path) -> int:
@@ -258,7 +249,6 @@ CASES: list[tuple[str, Case, type[BaseException], tuple[str, ...]]] = [
         ("AWS_ACCESS_KEY_ID", "no AWS credentials"),
     ),
     ("wrong-region", wrong_region, ServiceException, ("eu-west-1",)),
-    ("clock-skew", skewed, ServiceException, ("Signature", "5 min")),
 ]
 
 
