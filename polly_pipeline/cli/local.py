@@ -55,6 +55,14 @@ def add_local(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="present a clock this many seconds ahead (negative: behind) of this machine's",
     )
     p.add_argument(
+        "--credentials-ttl",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="also issue temporary credentials (with a session token) that expire after this "
+        "long, rewritten to <ca-file>.credentials.json (credential_process JSON) every half TTL",
+    )
+    p.add_argument(
         "--inbound-timeout",
         type=float,
         default=5.0,
@@ -91,6 +99,9 @@ def _regions(value: str) -> tuple[str, ...]:
 def _cmd_local(args: argparse.Namespace, ctx: object = None) -> int:
     from polly_pipeline.local.config import LatencyModel, LocalServiceConfig  # noqa: PLC0415
     from polly_pipeline.local.service import LocalPollyService  # noqa: PLC0415
+    from polly_pipeline.local.temporary_credentials import (  # noqa: PLC0415
+        keep_credentials_written,
+    )
 
     config = LocalServiceConfig(
         host=args.host,
@@ -98,6 +109,7 @@ def _cmd_local(args: argparse.Namespace, ctx: object = None) -> int:
         region=args.region,
         stream_regions=args.stream_regions,
         clock_offset=args.clock_offset,
+        credentials_ttl=args.credentials_ttl,
         inbound_event_timeout=args.inbound_timeout,
         max_stream_duration=args.max_duration,
         max_concurrent_streams=args.max_concurrent_streams,
@@ -121,8 +133,21 @@ def _cmd_local(args: argparse.Namespace, ctx: object = None) -> int:
                 f"AWS_ACCESS_KEY_ID={creds.access_key} "
                 f"AWS_SECRET_ACCESS_KEY={creds.secret_key}"
             )
+            rotating = None
+            if args.credentials_ttl is not None:
+                path = Path(f"{service.ca_file}.credentials.json")
+                rotating = asyncio.create_task(
+                    keep_credentials_written(service.issue_credentials, path, args.credentials_ttl)
+                )
+                print(f"  temporary    credentials rewritten to {path} every half TTL; use them")
+                print(f"               with a profile's credential_process = cat {path}")
             print("Press Ctrl-C to stop.", flush=True)
-            await _until_stopped()
+            try:
+                await _until_stopped()
+            finally:
+                if rotating is not None:
+                    rotating.cancel()
+                    await asyncio.gather(rotating, return_exceptions=True)
 
     try:
         asyncio.run(serve())

@@ -10,6 +10,11 @@ from polly_pipeline.errors import SignatureError
 from polly_pipeline.local.config import LocalServiceConfig
 from polly_pipeline.local.http import Request
 from polly_pipeline.local.operation_errors import auth_error
+from polly_pipeline.local.temporary_credentials import (
+    EXPIRED_TOKEN_MESSAGE,
+    TemporaryCredentialIssuer,
+)
+from polly_pipeline.protocol.credentials import Credentials
 from polly_pipeline.protocol.sigv4 import VerifiedRequest, verify_request
 
 __all__ = ["Authenticator"]
@@ -21,6 +26,12 @@ class Authenticator:
     def __init__(self, config: LocalServiceConfig, clock: Callable[[], datetime]) -> None:
         self._config = config
         self._clock = clock
+        #: issues expiring credentials when the service has a credentials TTL
+        self.temporary: TemporaryCredentialIssuer | None = (
+            TemporaryCredentialIssuer(config.credentials_ttl, clock)
+            if config.credentials_ttl is not None
+            else None
+        )
         #: the error codes of the most recent requests refused (bounded), for inspection
         self.refused: deque[str] = deque(maxlen=256)
 
@@ -43,7 +54,7 @@ class Authenticator:
                     path=request.path,
                     query=request.query,
                     headers=headers + extra,
-                    lookup=self._config.lookup_credentials,
+                    lookup=self._lookup,
                     now=self._clock(),
                     max_skew=self._config.max_clock_skew,
                 )
@@ -59,6 +70,9 @@ class Authenticator:
                 )
                 self.refused.append(code)
                 raise auth_error(text, code) from None
+        if self.temporary is not None and self.temporary.expired(verified.credentials.access_key):
+            self.refused.append("ExpiredTokenException")
+            raise auth_error(EXPIRED_TOKEN_MESSAGE, "ExpiredTokenException")
         if self._config.region and verified.region != self._config.region:
             self.refused.append("InvalidSignatureException")
             raise auth_error(
@@ -66,3 +80,7 @@ class Authenticator:
                 f"this service is '{self._config.region}'"
             )
         return verified
+
+    def _lookup(self, access_key: str) -> Credentials | None:
+        issued = self.temporary.lookup(access_key) if self.temporary is not None else None
+        return issued or self._config.lookup_credentials(access_key)

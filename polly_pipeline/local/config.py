@@ -203,6 +203,9 @@ class LocalServiceConfig:
         clock_offset: seconds the service's clock runs ahead of this machine's (negative:
             behind), to present a skewed clock; its ``Date`` headers and its signature
             checks use the offset clock.
+        credentials_ttl: when set, the service also issues temporary credentials (access key,
+            secret, session token) valid for this many seconds, and answers a request signed
+            with an expired set 403 ``ExpiredTokenException``.
         inbound_event_timeout: seconds without an inbound event before the stream is closed
             (quota ``input-stream-inbound-event-timeout``).
         max_stream_duration: seconds a stream may live (quota ``input-stream-timeout``).
@@ -227,6 +230,7 @@ class LocalServiceConfig:
     region: str | None = None
     stream_regions: tuple[str, ...] | None = None
     clock_offset: float = 0.0
+    credentials_ttl: float | None = None
     inbound_event_timeout: float = 5.0
     max_stream_duration: float = 600.0
     max_clock_skew: timedelta = timedelta(minutes=5)
@@ -264,6 +268,10 @@ class LocalServiceConfig:
             raise ConfigurationError("the local service needs at least one set of credentials")
         if self.stream_regions is not None and not self.stream_regions:
             raise ConfigurationError("stream_regions must name at least one region (or be None)")
+        if self.credentials_ttl is not None and not self.credentials_ttl > 0:
+            raise ConfigurationError(
+                f"credentials_ttl must be > 0 seconds (or None), got {self.credentials_ttl}"
+            )
         if not 0 <= self.port <= 65535:
             raise ConfigurationError(f"port must be between 0 and 65535, got {self.port}")
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from polly_pipeline._aio import AsyncResource
 from polly_pipeline.errors import (
+    ConfigurationError,
     FieldProblem,
     ServiceException,
     ValidationException,
@@ -196,6 +197,19 @@ class LocalPollyService(AsyncResource):
     def refused_requests(self) -> list[str]:
         """Error codes of the most recent requests refused by signature checks, oldest first."""
         return list(self._auth.refused)
+
+    def issue_credentials(self) -> dict[str, Any]:
+        """A new set of temporary credentials, as ``credential_process`` prints it.
+
+        Raises:
+            ConfigurationError: the service was not given a ``credentials_ttl``.
+        """
+        if self._auth.temporary is None:
+            raise ConfigurationError(
+                "this local service issues no temporary credentials; give it credentials_ttl "
+                "(polly-pipeline local --credentials-ttl SECONDS)"
+            )
+        return self._auth.temporary.issue()
 
     @property
     def rest_requests(self) -> int:
