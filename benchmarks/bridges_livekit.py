@@ -1,6 +1,7 @@
 """Benchmark: LiveKit's own Polly TTS against polly-pipeline-livekit, in the same AgentSession.
 
-Both speak the demo model's reference answer, written by a scripted LLM at a model's pace
+Both speak two answers (the demo model's reference answer, long and in markdown, and a short
+conversational one that opens with "Sure."), written by a scripted LLM at a model's pace
 (first token 0.4 s, then 40 tokens/s), through LiveKit's real ``AgentSession`` (its LLM and TTS
 nodes, its audio forwarding) into a recording audio output, against the local Polly service
 with its realistic latency model, which its ``SynthesizeSpeech`` applies too (first audio,
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.common import LATENCY, REALISTIC_LLM, VOICE, pct, stalls
+from harness.workloads import CONVERSATIONAL_ANSWER
 
 from polly_pipeline.local.background import BackgroundService
 from polly_pipeline.local.config import LocalServiceConfig
@@ -55,7 +57,10 @@ except ImportError as exc:  # pragma: no cover - a missing extra
 RESULTS = Path(__file__).parent / "results" / "bridges_livekit.md"
 THEIRS = "livekit-plugins-aws"
 OURS = "polly-pipeline-livekit"
-REFERENCE_TOKENS = tokenize(REFERENCE_ANSWER)
+WORKLOADS = {
+    "reference answer": tokenize(REFERENCE_ANSWER),
+    "conversational answer": tokenize(CONVERSATIONAL_ANSWER),
+}
 #: A gap a listener hears (shorter ones are below the output's 10 ms frame granularity).
 AUDIBLE = 0.02
 
@@ -72,10 +77,10 @@ class Run:
     longest_gap: float
 
 
-async def speak_once(engine: tts.TTS[Any]) -> Run:
+async def speak_once(engine: tts.TTS[Any], tokens: Sequence[str]) -> Run:
     """One reply of a fresh AgentSession (the TTS is shared across runs, as in an agent)."""
     llm = ScriptedLLM(
-        REFERENCE_TOKENS,
+        list(tokens),
         first_token_delay=REALISTIC_LLM.first_token_delay,
         tokens_per_second=REALISTIC_LLM.tokens_per_second,
     )
@@ -116,8 +121,11 @@ def their_tts(service: LocalPollyService) -> tts.TTS[Any]:
     )
 
 
-async def measure(service: LocalPollyService, runs: int) -> dict[str, list[Run]]:
-    results: dict[str, list[Run]] = {THEIRS: [], OURS: []}
+Results = dict[str, dict[str, list[Run]]]
+
+
+async def measure(service: LocalPollyService, runs: int) -> Results:
+    results: Results = {w: {THEIRS: [], OURS: []} for w in WORKLOADS}
     async with service.client() as client:
         makers: dict[str, Callable[[], tts.TTS[Any]]] = {
             THEIRS: lambda: their_tts(service),
@@ -125,18 +133,20 @@ async def measure(service: LocalPollyService, runs: int) -> dict[str, list[Run]]
         }
         engines = {name: make() for name, make in makers.items()}
         try:
-            for i in range(runs + 1):
-                order = [THEIRS, OURS] if i % 2 == 0 else [OURS, THEIRS]
-                for name in order:
-                    run = await speak_once(engines[name])
-                    label = "warm-up" if i == 0 else f"run {i}"
-                    print(
-                        f"{label:>7} {name:<22} first audio {run.first_audio:6.3f} s, "
-                        f"last {run.last_audio:6.2f} s, gaps {run.gaps} ({run.gap_seconds:.2f} s)",
-                        flush=True,
-                    )
-                    if i:
-                        results[name].append(run)
+            for workload, tokens in WORKLOADS.items():
+                for i in range(runs + 1):
+                    order = [THEIRS, OURS] if i % 2 == 0 else [OURS, THEIRS]
+                    for name in order:
+                        run = await speak_once(engines[name], tokens)
+                        label = "warm-up" if i == 0 else f"run {i}"
+                        print(
+                            f"{workload[:12]:<12} {label:>7} {name:<22} first audio "
+                            f"{run.first_audio:6.3f} s, last {run.last_audio:6.2f} s, "
+                            f"gaps {run.gaps} ({run.gap_seconds:.2f} s)",
+                            flush=True,
+                        )
+                        if i:
+                            results[workload][name].append(run)
         finally:
             for engine in engines.values():
                 await engine.aclose()
@@ -155,33 +165,14 @@ def _row(name: str, runs: Sequence[Run]) -> str:
     )
 
 
-def report(results: dict[str, list[Run]], load: tuple[float, float], elapsed: float) -> str:
+def _table(workload: str, results: dict[str, list[Run]]) -> list[str]:
     theirs, ours = results[THEIRS], results[OURS]
 
     def ratio(key: Callable[[Run], float], q: float) -> float:
         return pct([key(r) for r in theirs], q) / pct([key(r) for r in ours], q)
 
-    lines = [
-        "# LiveKit Agents: LiveKit's AWS TTS against polly-pipeline-livekit",
-        "",
-        f"`python benchmarks/bridges_livekit.py --runs {len(ours)}`, "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {elapsed / 60:.1f} minutes; load average "
-        f"{load[0]:.1f} before, {load[1]:.1f} after, on {os.cpu_count()} cores (shared). "
-        f"livekit-agents {version('livekit-agents')}, livekit-plugins-aws "
-        f"{version('livekit-plugins-aws')}.",
-        "",
-        "The same `AgentSession` (LiveKit's own LLM and TTS nodes and audio forwarding) speaks the "
-        "demo model's reference answer, written by a scripted LLM (first token "
-        f"{REALISTIC_LLM.first_token_delay} s, then {REALISTIC_LLM.tokens_per_second:g} tokens/s), "
-        "into a recording audio output, against the local Polly service with `--latency "
-        f"realistic` (first audio {LATENCY.first_audio} s, real-time factor "
-        f"{LATENCY.real_time_factor}, network delay {LATENCY.network_delay} s each way; its "
-        "SynthesizeSpeech applies the same model). LiveKit's AWS TTS calls SynthesizeSpeech once "
-        "per sentence inside LiveKit's sentence `StreamAdapter` (which `AgentSession` adds for a "
-        "non-streaming TTS); this plugin streams the text into one warm Polly stream per reply. "
-        f"{len(ours)} runs each, alternating, after one warm-up run each. Times are seconds from "
-        "the LLM request; a gap is the player running dry (more than "
-        f"{AUDIBLE * 1000:.0f} ms) before the last frame.",
+    return [
+        f"## The {workload} ({len(WORKLOADS[workload])} tokens)",
         "",
         "| TTS | first audio p50 | p90 | last audio p50 | p90 | gaps per reply (median) "
         "| silent s per reply (median) | longest gap | audio s |",
@@ -194,13 +185,44 @@ def report(results: dict[str, list[Run]], load: tuple[float, float], elapsed: fl
         f"{ratio(lambda r: r.last_audio, 0.5):.2f}x at p50 (above 1: this plugin finishes "
         "sooner).",
         "",
+    ]
+
+
+def report(results: Results, load: tuple[float, float], elapsed: float) -> str:
+    runs = len(results["reference answer"][OURS])
+    lines = [
+        "# LiveKit Agents: LiveKit's AWS TTS against polly-pipeline-livekit",
+        "",
+        f"`python benchmarks/bridges_livekit.py --runs {runs}`, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {elapsed / 60:.1f} minutes; load average "
+        f"{load[0]:.1f} before, {load[1]:.1f} after, on {os.cpu_count()} cores (shared). "
+        f"livekit-agents {version('livekit-agents')}, livekit-plugins-aws "
+        f"{version('livekit-plugins-aws')}.",
+        "",
+        "The same `AgentSession` (LiveKit's own LLM and TTS nodes and audio forwarding) speaks "
+        'two answers (the demo model\'s reference answer, and a conversational one: "Sure.", one '
+        "long sentence, one short), written by a scripted LLM (first token "
+        f"{REALISTIC_LLM.first_token_delay} s, then {REALISTIC_LLM.tokens_per_second:g} tokens/s), "
+        "into a recording audio output, against the local Polly service with `--latency "
+        f"realistic` (first audio {LATENCY.first_audio} s, real-time factor "
+        f"{LATENCY.real_time_factor}, network delay {LATENCY.network_delay} s each way; its "
+        "SynthesizeSpeech applies the same model). LiveKit's AWS TTS calls SynthesizeSpeech once "
+        "per sentence inside LiveKit's sentence `StreamAdapter` (which `AgentSession` adds for a "
+        "non-streaming TTS); this plugin streams the text into one warm Polly stream per reply. "
+        f"{runs} runs each per answer, alternating, after one warm-up run each. Times are "
+        "seconds from the LLM request; a gap is the player running dry (more than "
+        f"{AUDIBLE * 1000:.0f} ms) before the last frame.",
+        "",
+    ]
+    for workload, per_tts in results.items():
+        lines += _table(workload, per_tts)
+    lines += [
         "Notes. Both get the text after LiveKit's own markdown and emoji filters "
         "(`tts_text_transforms`, on by default). The audio totals differ because each "
         "SynthesizeSpeech answer is a separate utterance with its own leading and trailing "
         "silence. The recording output takes frames as fast as they come (no back-pressure), so "
-        "a gap is only counted where the audio really arrived after the listener needed it; "
-        "at this model pace the text runs ahead of speech, so once speech starts neither TTS "
-        "has to wait for the model. Where a column shows theirs ahead or equal, it is.",
+        "a gap is only counted where the audio really arrived after the listener needed it. "
+        "Where a column shows theirs ahead or equal, it is.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.common import LATENCY, REALISTIC_LLM, pct, stalls
+from harness.workloads import CONVERSATIONAL_ANSWER
 from loguru import logger
 from pipecat.frames.frames import LLMFullResponseEndFrame
 from pipecat.pipeline.worker import PipelineParams
@@ -55,14 +56,6 @@ from polly_pipeline.local.service import LocalPollyService
 
 RESULTS = Path(__file__).parent / "results" / "bridges_pipecat.md"
 SAMPLE_RATE = 16000  # both services make 16 kHz PCM: no resampling on either side
-#: A short spoken answer: a one-word first sentence, then a long one (where a service that
-#: waits for whole sentences leaves the listener in silence), then a short one.
-CONVERSATIONAL_ANSWER = (
-    "Sure. The sky looks blue because the molecules of the air scatter the short, blue "
-    "wavelengths of sunlight far more strongly than the long, red ones, so blue light reaches "
-    "your eyes from every part of the sky. At sunset the light crosses much more air, and "
-    "the reds remain."
-)
 WORKLOADS = {
     "reference answer": tokenize(REFERENCE_ANSWER),
     "conversational answer": tokenize(CONVERSATIONAL_ANSWER),

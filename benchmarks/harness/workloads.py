@@ -26,6 +26,17 @@ LONG_FIRST_SENTENCE = (
 )
 
 
+#: A short spoken answer for the framework bridges: a one-word first sentence, then a long one
+#: (where a service that waits for whole sentences leaves the listener in silence), then a
+#: short one.
+CONVERSATIONAL_ANSWER = (
+    "Sure. The sky looks blue because the molecules of the air scatter the short, blue "
+    "wavelengths of sunlight far more strongly than the long, red ones, so blue light reaches "
+    "your eyes from every part of the sky. At sunset the light crosses much more air, and "
+    "the reds remain."
+)
+
+
 def _canned(question: str) -> str:
     return canned_answer([{"role": "user", "content": question}]).text
 
