@@ -28,12 +28,12 @@ from polly_pipeline.errors import (
     ConnectionClosedError,
     ReadTimeout,
     ResponseHeadersTimeout,
-    StreamStateError,
     WriteTimeout,
 )
 from polly_pipeline.transport.config import Endpoint, Timeouts
 from polly_pipeline.transport.connection import Connection
 from polly_pipeline.transport.crt import error_name, post, stream_error
+from polly_pipeline.transport.exchange import ExchangeMachine
 from polly_pipeline.transport.response import Response
 from polly_pipeline.transport.waiters import Waiters
 from polly_pipeline.transport.writes import AHEAD, StreamOver, Writes
@@ -69,21 +69,15 @@ class Http2Stream(AsyncResource):
         self._crt: Any = None  # awscrt.http.Http2ClientStream
         self._response: Response | None = None
         self._chunks: deque[bytes] = deque()
-        self._remote_ended = False
-        self._local_ended = False
-        self._completed = False
+        self._machine = ExchangeMachine()
         self._error: BaseException | None = None
         self._waiters = Waiters()
         self._writer: asyncio.Task[None] | None = None
         self._writes = Writes(self._loop, timeouts.write, self._write_timed_out)
-        self._closing = False
         self._closed = asyncio.Event()
-        # given up on before awscrt completed it / still counted against the connection's limit
-        self._abandoned = False
-        self._holds_slot = True
 
     def __repr__(self) -> str:
-        state = "completed" if self._completed else "open"
+        state = self._machine.state.value
         return f"<Http2Stream {self._endpoint} connection={self._conn.id} {state}>"
 
     @property
@@ -94,7 +88,7 @@ class Http2Stream(AsyncResource):
     @property
     def completed(self) -> bool:
         """True once awscrt has finished the stream (both sides ended, or it failed)."""
-        return self._completed
+        return self._machine.completed
 
     # -- starting -----------------------------------------------------------------------------
 
@@ -117,15 +111,15 @@ class Http2Stream(AsyncResource):
                 request, self._crt_on_response, self._crt_on_body, manual_write=body is not None
             )
         except Exception:
-            self._release_slot()
+            self._machine.refuse()
+            self._conn.release(abandoned=False)
             raise
         stream.completion_future.add_done_callback(self._crt_on_complete)
         stream.remote_end_stream_future.add_done_callback(self._crt_on_remote_end)
         stream.activate()
         self._crt = stream
-        if body is None:
-            self._local_ended = True
-        else:
+        self._machine.start(body=body is not None)
+        if body is not None:
             self._writer = self._loop.create_task(self._pump(body))
 
     # -- awscrt callbacks (awscrt threads) ------------------------------------------------------
@@ -154,24 +148,18 @@ class Http2Stream(AsyncResource):
         self._waiters.notify()
 
     def _on_body(self, chunk: bytes) -> None:
-        if self._closing:  # nobody will read it: keep the server's window open
+        if not self._machine.receive_body():  # nobody will read it: keep the window open
             self._crt.update_window(len(chunk))
             return
         self._chunks.append(chunk)
         self._waiters.notify()
 
     def _on_remote_end(self) -> None:
-        self._remote_ended = True
+        self._machine.remote_end()
         self._waiters.notify()
 
-    def _release_slot(self) -> None:
-        if self._holds_slot:
-            self._holds_slot = False
-            self._conn.release(abandoned=self._abandoned)
-
     def _on_complete(self, exc: BaseException | None) -> None:
-        self._completed = True
-        self._release_slot()
+        self._conn.release(abandoned=self._machine.complete())
         if exc is not None and self._error is None:
             error = stream_error(exc, self._endpoint, before_headers=self._response is None)
             error.__cause__ = exc
@@ -198,8 +186,8 @@ class Http2Stream(AsyncResource):
                 return response
             if self._error is not None:
                 raise self._error
-            self._check_open()
-            if self._completed:
+            self._machine.check_read()
+            if self._machine.completed:
                 raise ConnectionClosedError(f"{self._endpoint} ended the stream without a response")
             notified = await self._waiters.wait(deadline)
             if not notified and self._response is None and self._error is None:
@@ -213,29 +201,26 @@ class Http2Stream(AsyncResource):
         await self.response()
         timeout = self._timeouts.read
         deadline: float | None = None
+        machine = self._machine
         while True:
             if self._chunks:
                 chunk = self._chunks.popleft()
                 self._crt.update_window(len(chunk))
                 return chunk
-            if self._remote_ended:
+            if machine.response_ended:
                 raise StopAsyncIteration
             if self._error is not None:
                 raise self._error
-            self._check_open()
-            if self._completed:
+            machine.check_read()
+            if machine.completed:
                 raise ConnectionClosedError(f"{self._endpoint} ended the stream without END_STREAM")
             if deadline is None:
                 deadline = self._loop.time() + timeout
             notified = await self._waiters.wait(deadline)
             if not notified and not (
-                self._chunks or self._remote_ended or self._error or self._completed
+                self._chunks or machine.response_ended or self._error or machine.completed
             ):
                 raise ReadTimeout(timeout, f"no response data from {self._endpoint}")
-
-    def _check_open(self) -> None:
-        if self._closing:
-            raise StreamStateError("the stream is closed")
 
     # -- the request side ------------------------------------------------------------------
 
@@ -251,7 +236,7 @@ class Http2Stream(AsyncResource):
                     await self._wait_writes(AHEAD)
             writes.submit(self._crt, None, end=True)
             if await self._wait_writes(0):
-                self._local_ended = True
+                self._machine.local_end()
         except StreamOver:
             pass  # the stream is over; the response side reports why
         except Exception as exc:  # the body iterator raised
@@ -285,9 +270,8 @@ class Http2Stream(AsyncResource):
 
     def _abandon(self) -> bool:
         """Give up on the stream; True if its connection is closing (so it completes soon)."""
-        if self._completed or self._abandoned:
-            return self._completed
-        self._abandoned = True
+        if not self._machine.abandon():
+            return self._machine.completed
         self._conn.abandon()
         return self._on_abandon_cb(self._conn)
 
@@ -299,15 +283,15 @@ class Http2Stream(AsyncResource):
         A stream whose response is complete is finished cleanly (its connection stays in the
         pool); an unfinished one is abandoned. Never waits longer than ``Timeouts.close``.
         """
-        if self._closing:
+        if not self._machine.close():
             await self._closed.wait()
             return
-        self._closing = True
         try:
             await self._close(self._loop.time() + self._timeouts.close)
         finally:
             self._writes.cancel()
             self._chunks.clear()
+            self._machine.closed()
             self._closed.set()
             self._waiters.notify()
 
@@ -318,18 +302,19 @@ class Http2Stream(AsyncResource):
             await asyncio.wait({writer}, timeout=max(0.0, deadline - self._loop.time()))
         if writer is not None and writer.done() and not writer.cancelled():
             writer.exception()  # retrieved: _pump handles its own errors
-        if self._completed:
+        machine = self._machine
+        if machine.completed:
             return
-        if self._remote_ended and self._error is None:
+        if machine.response_ended and self._error is None:
             # The response is complete: at most our END_STREAM is missing. Finish cleanly so the
             # connection stays in the pool, unless an earlier write is stuck.
-            if not self._local_ended and await self._writes.wait_below(0, deadline):
+            if machine.awaiting_local_end and await self._writes.wait_below(0, deadline):
                 with contextlib.suppress(StreamOver):
                     self._writes.submit(self._crt, None, end=True)
             await self._wait_completed(deadline)
-        if not self._completed and self._abandon():
+        if not machine.completed and self._abandon():
             await self._wait_completed(deadline)
 
     async def _wait_completed(self, deadline: float) -> None:
-        while not self._completed and await self._waiters.wait(deadline):
+        while not self._machine.completed and await self._waiters.wait(deadline):
             pass
