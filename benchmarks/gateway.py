@@ -18,13 +18,16 @@ delivered. Each point also gives the CPU cores the clients (this process), the l
 and the gateway use while the questions arrive, and prints (on standard error) the overhead
 in legs: how late a client sent its first sentence's last token, text in (until the gateway's
 ``segment`` event), the service leg (the session's time to first audio above the service's
-own latency), audio out. Results go to ``benchmarks/results/gateway.md``.
+own latency), audio out; and how many conversations each worker process accepted (read from
+/proc: uvicorn's workers accept from one shared socket). Results go to
+``benchmarks/results/gateway.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -68,6 +71,8 @@ class Point:
     #: (from the first question to the last one's floor): the clients (this process), the
     #: local service, the gateway's workers.
     rush_cores: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    #: The conversations each worker process held during the rush (largest first).
+    per_worker: tuple[int, ...] = ()
 
 
 def _free_port() -> int:
@@ -82,6 +87,36 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _established(port: int) -> set[int]:
+    """Socket inodes of the established TCP connections whose local port is ``port``."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for row in Path(table).read_text().splitlines()[1:]:
+                fields = row.split()
+                if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(int(fields[9]))
+    return inodes
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def _cmdline(process: Path) -> bytes:
+    try:
+        return (process / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def _workers(parent: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -90,7 +125,7 @@ def _workers(parent: int) -> list[int]:
                 stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(stat[1]) == parent:
+            if int(stat[1]) == parent and b"resource_tracker" not in _cmdline(entry):
                 found.append(int(entry.name))
     return found
 
@@ -159,6 +194,16 @@ class GatewayProcess:
 
     def worker_pids(self) -> list[int]:
         return _workers(self.process.pid) or [self.process.pid]
+
+    def conversations_per_worker(self) -> tuple[int, ...]:
+        """The clients' connections each worker process accepted (from /proc), largest first.
+
+        uvicorn's workers accept from one shared listening socket; this shows how the kernel
+        and the workers' accept loops spread the conversations.
+        """
+        accepted = _established(self.port)
+        counts = (len(_socket_inodes(pid) & accepted) for pid in self.worker_pids())
+        return tuple(sorted(counts, reverse=True))
 
     def cpu_seconds(self) -> float:
         return sum(_cpu_seconds(pid) for pid in self.worker_pids())
@@ -324,6 +369,7 @@ async def run_point(  # noqa: PLR0917
         ]
         await asyncio.wait_for(gate.all_open.wait(), 300)
         await asyncio.sleep(1.0)  # let the gateway settle after the openings
+        per_worker = gateway.conversations_per_worker()
         cpu0 = gateway.cpu_seconds()
         gate.go.set()
         rush = asyncio.create_task(_rush_cores(service, gateway, spread + FLOOR))
@@ -352,6 +398,7 @@ async def run_point(  # noqa: PLR0917
         audio_seconds=audio,
         load=os.getloadavg()[0],
         rush_cores=rush_cores,
+        per_worker=per_worker,
     )
 
 
@@ -377,8 +424,9 @@ def report(points: list[Point], started: str) -> str:
         "second of audio delivered.",
         "",
         "| conversations | workers | questions within | client messages | overhead p50 | "
-        "overhead p99 | first audio p50 | failures | gateway CPU / audio s | load |",
-        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+        "overhead p99 | first audio p50 | failures | gateway CPU / audio s | "
+        "conversations per worker | load |",
+        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in points:
         lines.append(
@@ -386,7 +434,8 @@ def report(points: list[Point], started: str) -> str:
             f"{'one per token' if not p.batch else f'one per {p.batch * ms:.0f} ms'} | "
             f"{p.overhead_p50 * ms:.0f} ms | "
             f"{p.overhead_p99 * ms:.0f} ms | {p.ttfa_p50 * ms:.0f} ms | {p.failures} | "
-            f"{p.cpu_per_audio_second * ms:.1f} ms | {p.load:.1f} |"
+            f"{p.cpu_per_audio_second * ms:.1f} ms | {'/'.join(map(str, p.per_worker))} | "
+            f"{p.load:.1f} |"
         )
     target = [p for p in points if p.conversations == 200 and p.spread == 1.0 and not p.batch]
     if target:
@@ -451,6 +500,7 @@ async def main() -> None:
                 f"CPU/audio s {point.cpu_per_audio_second * 1000:.1f} ms, "
                 f"rush cores clients/service/gateway "
                 f"{'/'.join(f'{c:.2f}' for c in point.rush_cores)}, "
+                f"conversations per worker {'/'.join(map(str, point.per_worker))}, "
                 f"load {point.load:.1f}",
                 flush=True,
             )
