@@ -145,3 +145,38 @@ def test_the_private_rule_catches_a_reach_across_packages() -> None:
         "line 2: stream._conn (defined in polly_pipeline/transport)"
     ]
     assert _foreign_private_uses(PACKAGE / "transport" / "x.py", tree, defined) == []
+
+
+#: Longest module, in lines: past this a module holds more than one idea and should be split.
+MAX_LINES = 400
+#: Modules allowed past MAX_LINES because they are pure data tables (no logic to read), each with
+#: why. Empty: no module needs it. Never list a module with logic here; split it instead.
+DATA_TABLES: dict[str, str] = {}
+
+
+def _too_long(path: Path, text: str) -> str | None:
+    """``path (N lines)`` when a module is longer than MAX_LINES and not an exempt data table."""
+    lines = len(text.splitlines())
+    name = str(path.relative_to(PACKAGE))
+    if lines <= MAX_LINES or name in DATA_TABLES:
+        return None
+    return f"{name} ({lines} lines)"
+
+
+def test_modules_stay_small_enough_to_read() -> None:
+    long = [
+        found
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if (found := _too_long(path, path.read_text(encoding="utf-8")))
+    ]
+    assert not long, (
+        f"modules over {MAX_LINES} lines: split each into cohesive modules\n" + "\n".join(long)
+    )
+    missing = [name for name in DATA_TABLES if not (PACKAGE / name).is_file()]
+    assert not missing, f"DATA_TABLES names modules that do not exist: {missing}"
+
+
+def test_the_size_rule_catches_an_oversized_module() -> None:
+    path = PACKAGE / "session" / "x.py"
+    assert _too_long(path, "x = 1\n" * (MAX_LINES + 1)) == f"session/x.py ({MAX_LINES + 1} lines)"
+    assert _too_long(path, "x = 1\n" * MAX_LINES) is None

@@ -4,7 +4,7 @@
 endpoint, verified TLS and the round trip, this machine's clock against the service's, the
 voice (it exists and speaks with the generative engine; a signed request), a stream (time to
 first audio), an idle stream kept alive past Polly's 5-second inbound timeout, and how many
-streams one connection carries. Each result is a :class:`~polly_pipeline.doctor.checks.Check`;
+streams one connection carries. Each result is a :class:`~polly_pipeline.doctor.check.Check`;
 a failure names its fix, and the checks that need what failed are skipped.
 
 ::
@@ -25,18 +25,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from polly_pipeline.doctor.checks import (
-    STREAM_REGIONS,
-    Check,
-    Target,
-    check_clock,
-    check_concurrency,
-    check_connection,
-    check_keepalive,
-    check_stream,
-    check_voice,
-    first_failure,
-)
+from polly_pipeline.doctor.check import STREAM_REGIONS, Check, Target, first_failure
+from polly_pipeline.doctor.connection import check_clock, check_connection
+from polly_pipeline.doctor.stream import check_concurrency, check_keepalive, check_stream
+from polly_pipeline.doctor.voice import check_voice
 from polly_pipeline.errors import ConfigurationError
 from polly_pipeline.protocol.credentials import Credentials
 
