@@ -180,3 +180,21 @@ def test_the_size_rule_catches_an_oversized_module() -> None:
     path = PACKAGE / "session" / "x.py"
     assert _too_long(path, "x = 1\n" * (MAX_LINES + 1)) == f"session/x.py ({MAX_LINES + 1} lines)"
     assert _too_long(path, "x = 1\n" * MAX_LINES) is None
+
+
+def _documented_layers(markdown: str) -> dict[str, set[str]]:
+    """The ``| `part` | may import |`` rows of ARCHITECTURE.md's layer table."""
+    rows: dict[str, set[str]] = {}
+    for line in markdown.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0].startswith("`") and cells[0].endswith("`"):
+            deps = cells[1]
+            rows[cells[0].strip("`")] = (
+                set() if deps.startswith("nothing") else {d.strip() for d in deps.split(",")}
+            )
+    return rows
+
+
+def test_architecture_md_lists_the_layers_as_the_rule_allows() -> None:
+    documented = _documented_layers((PACKAGE.parent / "ARCHITECTURE.md").read_text())
+    assert documented == ALLOWED, "ARCHITECTURE.md's layer table and ALLOWED disagree"
