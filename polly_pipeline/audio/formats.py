@@ -24,6 +24,7 @@ __all__ = [
     "CONTENT_TYPES",
     "FORMATS",
     "SAMPLE_RATES",
+    "SUFFIX_FORMATS",
     "FormatInfo",
     "OutputFormat",
     "format_info",
@@ -101,6 +102,15 @@ SAMPLE_RATES: Mapping[str, tuple[tuple[int, ...], int]] = MappingProxyType(
 #: The ``Content-Type`` Polly answers SynthesizeSpeech with, per output format.
 CONTENT_TYPES: Mapping[str, str] = MappingProxyType(
     {name: info.content_type for name, info in FORMATS.items()}
+)
+
+#: File suffixes and the output formats each one holds, in table order (``.ogg``: ogg_vorbis,
+#: then ogg_opus).
+SUFFIX_FORMATS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        suffix: tuple(name for name, info in FORMATS.items() if suffix in info.extensions)
+        for suffix in dict.fromkeys(s for info in FORMATS.values() for s in info.extensions)
+    }
 )
 
 

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from polly_pipeline.audio import FORMATS, SUFFIX_FORMATS
 from polly_pipeline.errors import ConfigurationError
 from polly_pipeline.session import AudioChunk
 from polly_pipeline.sinks import AudioSink, RawFileSink, WavFileSink
+from polly_pipeline.sinks.wav import WAV_FORMATS
 
 __all__ = [
     "FORMAT_SUFFIXES",
@@ -28,29 +30,16 @@ __all__ = [
     "open_sinks",
 ]
 
-#: File suffixes and the output format each one holds.
+#: File suffixes and the output formats each one holds: the audio layer's, plus ``.wav`` (pcm
+#: unless --format says mulaw or alaw) and ``.raw`` (raw pcm).
 FORMAT_SUFFIXES: dict[str, tuple[str, ...]] = {
-    ".wav": ("pcm", "mulaw", "alaw"),  # pcm unless --format says mulaw or alaw
-    ".mp3": ("mp3",),
-    ".ogg": ("ogg_vorbis", "ogg_opus"),
-    ".oga": ("ogg_vorbis", "ogg_opus"),
-    ".opus": ("ogg_opus",),
+    ".wav": tuple(WAV_FORMATS),
+    **SUFFIX_FORMATS,
     ".raw": ("pcm",),
-    ".pcm": ("pcm",),
-    ".ulaw": ("mulaw",),
-    ".mulaw": ("mulaw",),
-    ".alaw": ("alaw",),
 }
 
-#: The file suffix used for a format when no file name is given.
-DEFAULT_SUFFIX = {
-    "mp3": ".mp3",
-    "ogg_vorbis": ".ogg",
-    "ogg_opus": ".opus",
-    "pcm": ".wav",
-    "mulaw": ".ulaw",
-    "alaw": ".alaw",
-}
+#: The file suffix used for a format when no file name is given (pcm: a WAV file).
+DEFAULT_SUFFIX = {name: info.extension for name, info in FORMATS.items()} | {"pcm": ".wav"}
 
 SPEAKER_DISTRIBUTION = "polly-pipeline-speaker"
 

@@ -10,22 +10,15 @@ and a write a cancellation cannot cut in half keeps the file whole.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-from polly_pipeline.audio import FORMATS, AudioChunk
+from polly_pipeline.audio import FORMATS, SUFFIX_FORMATS, AudioChunk
 from polly_pipeline.errors import ConfigurationError
 from polly_pipeline.sinks.base import AudioSink, BaseSink, check_writable
 from polly_pipeline.sinks.wav import WAV_FORMATS, WavFileSink
 
 __all__ = ["RawFileSink", "sink_for_path"]
-
-#: File suffixes whose format is clear, and the output formats that fit them.
-_SUFFIX_FORMATS: Mapping[str, tuple[str, ...]] = {
-    suffix: tuple(name for name, info in FORMATS.items() if suffix in info.extensions)
-    for suffix in dict.fromkeys(s for info in FORMATS.values() for s in info.extensions)
-}
 
 
 class RawFileSink(BaseSink):
@@ -85,7 +78,7 @@ def sink_for_path(path: str | os.PathLike[str], output_format: str) -> AudioSink
                 f"{output_format}"
             )
         return WavFileSink(target)
-    fits = _SUFFIX_FORMATS.get(suffix)
+    fits = SUFFIX_FORMATS.get(suffix)
     if fits is not None and output_format not in fits:
         raise ConfigurationError(
             f"{target} looks like {' or '.join(fits)} audio but the output format is "
