@@ -42,6 +42,8 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "text_event_costs.md"
 TOKENS = 2000
 PACE = 0.002
+#: The goal per TextEvent (issue 14).
+TARGET_US = 100
 
 
 def tokens(n: int) -> list[str]:
@@ -173,6 +175,13 @@ def main() -> None:
         loop_cpu = median(r["loop_cpu_us_per_event"] for r in results)
         turns = median(r["loop_turns_per_event"] for r in results)
         lines.append(f"| {mode} | {name} | {cpu:.0f} | {loop_cpu:.0f} | {turns:.2f} |")
+    lines += ["", f"Target: at most {TARGET_US} µs CPU per event (process)."]
+    for (name, mode), results in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        if name == "before":
+            continue
+        cpu = median(r["cpu_us_per_event"] for r in results)
+        verdict = "met" if cpu <= TARGET_US else f"not met: {cpu - TARGET_US:.0f} µs over"
+        lines.append(f"- {mode}, {name}: {cpu:.0f} µs, {verdict}")
     report = "\n".join(lines) + "\n"
     RESULTS.write_text(report)
     print(report)

@@ -2,8 +2,10 @@
 
 The state, the signing and the codec live in the sans-IO
 :class:`~polly_pipeline.protocol.synthesis.SynthesisStreamMachine`; this module is its asyncio
-driver. The input side queues events in the machine; the transport pulls the request body when
-the connection can take it, and the machine signs the queued events at that moment, so the
+driver. The input side queues events in the machine; the transport takes them when the connection
+can: the awscrt transport as soon as they are queued (the body is a
+:class:`~polly_pipeline.transport.ReadyBody`, so a TextEvent per token costs no task wake-up),
+others by pulling the body. The machine signs the queued events at that moment, so the
 ``:date`` of every event is its send time and the signature chain follows the order on the wire.
 The output side feeds the response body to the machine and raises the service errors it
 reports as they arrive.
@@ -22,9 +24,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, Self
 
 from polly_pipeline._aio import AsyncResource
 from polly_pipeline.errors import (
@@ -94,6 +96,7 @@ class SpeechSynthesisStream(AsyncResource):
         self._changed = asyncio.Event()  # the machine's queue or state changed
         self._transport: _TransportStream | None = None
         self._output_iter: AsyncIterator[OutputEvent] | None = None
+        self._request_body = _RequestBody(self)
 
     def __repr__(self) -> str:
         p = self.params
@@ -112,22 +115,17 @@ class SpeechSynthesisStream(AsyncResource):
     def _attach(self, transport: _TransportStream) -> None:
         self._transport = transport
 
-    async def _body(self) -> AsyncIterator[bytes]:
-        """The request body: every event queued when the transport asks, signed then."""
-        machine = self._machine
-        while True:
-            data = machine.data_to_send()
-            if data:
-                self._signal()
-                yield data
-                if machine.input_sent:
-                    return
-                continue
-            self._changed.clear()
-            await self._changed.wait()
+    def _body(self) -> _RequestBody:
+        """The request body (for the transport)."""
+        return self._request_body
 
     def _signal(self) -> None:
         self._changed.set()
+
+    def _queued(self) -> None:
+        """An event was queued: the state changed, and the body has data."""
+        self._changed.set()
+        self._request_body.ready()
 
     # -- input side ---------------------------------------------------------------------------
 
@@ -170,7 +168,7 @@ class SpeechSynthesisStream(AsyncResource):
                 raise ParameterValidationError(problems)
         await self._wait_for_room(StreamCall.SEND_TEXT)
         self._machine.send_text(event)
-        self._signal()
+        self._queued()
         now = time.monotonic()
         self.stats.text_events += 1
         self.stats.characters_sent += len(event.text)
@@ -186,7 +184,7 @@ class SpeechSynthesisStream(AsyncResource):
             return
         await self._wait_for_room(StreamCall.END_INPUT)
         self._machine.end_input()
-        self._signal()
+        self._queued()
 
     async def _wait_for_room(self, call: StreamCall) -> None:
         """Wait while ``queue_size`` events are queued; raise if ``call`` is not allowed."""
@@ -299,6 +297,53 @@ class SpeechSynthesisStream(AsyncResource):
                 await self._output_iter.aclose()  # type: ignore[attr-defined]
         if self._transport is not None:
             await self._transport.aclose()
+
+
+class _RequestBody:
+    """The request body: every event queued when the transport takes it, signed then.
+
+    Transports pull it (``async for``); the awscrt transport instead sets a listener (see
+    :class:`~polly_pipeline.transport.ReadyBody`) and takes the events as soon as they are
+    queued, so a TextEvent per token costs no task wake-up.
+    """
+
+    def __init__(self, stream: SpeechSynthesisStream) -> None:
+        self._stream = stream
+        self._machine = stream._machine
+        self._listener: Callable[[], None] | None = None
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> bytes:
+        stream, machine = self._stream, self._machine
+        while not machine.input_sent:
+            data = self.take()
+            if data:
+                return data
+            stream._changed.clear()
+            await stream._changed.wait()
+        raise StopAsyncIteration
+
+    def take(self) -> bytes:
+        """Every event queued now, signed now (b"" if none)."""
+        data = self._machine.data_to_send()
+        if data:
+            self._stream._signal()  # room in the queue
+        return data
+
+    @property
+    def complete(self) -> bool:
+        """True once the end-of-input frame was taken."""
+        return self._machine.input_sent
+
+    def set_listener(self, listener: Callable[[], None] | None) -> None:
+        """Call ``listener()`` whenever events are queued (None: stop)."""
+        self._listener = listener
+
+    def ready(self) -> None:
+        if self._listener is not None:
+            self._listener()
 
 
 class _TransportStream(Protocol):

@@ -18,7 +18,7 @@ Every network wait has a deadline (:class:`Timeouts`); failures surface as the
 
 from __future__ import annotations
 
-from polly_pipeline.transport.base import DuplexStream, Transport
+from polly_pipeline.transport.base import DuplexStream, ReadyBody, Transport
 from polly_pipeline.transport.config import Endpoint, Timeouts, TLSConfig
 from polly_pipeline.transport.pool import ConnectionPool, PoolStats
 from polly_pipeline.transport.response import Response
@@ -30,6 +30,7 @@ __all__ = [
     "Endpoint",
     "Http2Stream",
     "PoolStats",
+    "ReadyBody",
     "Response",
     "TLSConfig",
     "Timeouts",

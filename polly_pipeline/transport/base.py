@@ -9,13 +9,13 @@ service's request handler (no sockets, no TLS) for fast, deterministic tests.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Protocol, Self, runtime_checkable
 
 from polly_pipeline.transport.config import Endpoint
 from polly_pipeline.transport.response import Response
 
-__all__ = ["DuplexStream", "Transport"]
+__all__ = ["DuplexStream", "ReadyBody", "Transport"]
 
 
 @runtime_checkable
@@ -37,6 +37,37 @@ class DuplexStream(Protocol):
 
     async def aclose(self) -> None:
         """End or abandon the exchange. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class ReadyBody(Protocol):
+    """A request body that says when it has data, so a transport can write it at once.
+
+    It is still an async iterator of bytes, and a transport may simply pull it. The awscrt
+    transport instead calls :meth:`take` when the body signals (through the listener it set)
+    that data is ready: token-by-token text then costs no task wake-up per chunk.
+    """
+
+    def __aiter__(self) -> Self:
+        """The body as chunks pulled one by one (as any transport may do)."""
+        ...
+
+    async def __anext__(self) -> bytes:
+        """The next chunk."""
+        ...
+
+    def set_listener(self, listener: Callable[[], None] | None) -> None:
+        """Call ``listener()`` (synchronously) each time data becomes ready; None: stop."""
+        ...
+
+    def take(self) -> bytes:
+        """All the data ready now (b"" if none)."""
+        ...
+
+    @property
+    def complete(self) -> bool:
+        """True once the last data was taken: the request body is over."""
         ...
 
 

@@ -1,8 +1,12 @@
 """Transport layer: one HTTP/2 request/response exchange over awscrt, with a deadline on every wait.
 
-The request body is an async iterator pulled as the connection takes it: small frames are
-handed to awscrt without waiting for the previous write, larger ones are waited for (see
-:mod:`~polly_pipeline.transport.writes`), so nothing is buffered far ahead and nothing polls.
+The request body is an async iterator pulled as the connection takes it, or a
+:class:`~polly_pipeline.transport.ReadyBody`, written the moment it says it has data (no task
+wake-up per chunk; what arrives while a write is pending goes out together at the end of the
+loop iteration). Small frames are handed to awscrt without waiting for the previous write,
+larger ones are waited for (see :mod:`~polly_pipeline.transport.writes`), so nothing is
+buffered far ahead and nothing polls. The stream's state is an
+:class:`~polly_pipeline.transport.exchange.ExchangeMachine`.
 Response chunks are credited back to the server's window only as the caller consumes them.
 
 awscrt 0.38 cannot reset a client stream (its only in-band way, an input stream that raises,
@@ -30,6 +34,7 @@ from polly_pipeline.errors import (
     ResponseHeadersTimeout,
     WriteTimeout,
 )
+from polly_pipeline.transport.base import ReadyBody
 from polly_pipeline.transport.config import Endpoint, Timeouts
 from polly_pipeline.transport.connection import Connection
 from polly_pipeline.transport.crt import error_name, post, stream_error
@@ -73,6 +78,8 @@ class Http2Stream(AsyncResource):
         self._error: BaseException | None = None
         self._waiters = Waiters()
         self._writer: asyncio.Task[None] | None = None
+        self._ready: ReadyBody | None = None  # a body written as soon as it has data
+        self._push_due = False
         self._writes = Writes(self._loop, timeouts.write, self._write_timed_out)
         self._closed = asyncio.Event()
 
@@ -119,7 +126,11 @@ class Http2Stream(AsyncResource):
         stream.activate()
         self._crt = stream
         self._machine.start(body=body is not None)
-        if body is not None:
+        if isinstance(body, ReadyBody):
+            self._ready = body
+            body.set_listener(self._body_ready)
+            self._body_ready()
+        elif body is not None:
             self._writer = self._loop.create_task(self._pump(body))
 
     # -- awscrt callbacks (awscrt threads) ------------------------------------------------------
@@ -234,9 +245,7 @@ class Http2Stream(AsyncResource):
                 if chunk:
                     writes.submit(self._crt, bytes(chunk), end=False)
                     await self._wait_writes(AHEAD)
-            writes.submit(self._crt, None, end=True)
-            if await self._wait_writes(0):
-                self._machine.local_end()
+            await self._end_body()
         except StreamOver:
             pass  # the stream is over; the response side reports why
         except Exception as exc:  # the body iterator raised
@@ -246,6 +255,62 @@ class Http2Stream(AsyncResource):
             if closer is not None:
                 with contextlib.suppress(Exception):
                     await closer()
+
+    async def _end_body(self) -> None:
+        """End the request (END_STREAM) once the body is over; raises StreamOver."""
+        self._writes.submit(self._crt, None, end=True)
+        if await self._wait_writes(0):
+            self._machine.local_end()
+
+    def _body_ready(self) -> None:
+        """A :class:`ReadyBody` has data: write it now if no write is pending, else at the end
+        of this loop iteration, so that what is queued meanwhile goes out in one write."""
+        if self._push_due or self._writer is not None or self._ready is None:
+            return
+        if self._writes.pending:
+            self._push_due = True
+            self._loop.call_soon(self._push)
+        else:
+            self._push()
+
+    def _push(self) -> None:
+        """Hand what the body has ready to awscrt; past ``AHEAD`` bytes behind, a task waits."""
+        self._push_due = False
+        body = self._ready
+        if body is None or self._writer is not None:
+            return
+        writes = self._writes
+        try:
+            if writes.over:
+                raise StreamOver
+            chunk = body.take()
+            if chunk:
+                writes.submit(self._crt, chunk, end=False)
+            if body.complete:
+                self._stop_push()
+                self._writer = self._loop.create_task(self._finish_push())
+            elif writes.behind >= AHEAD:
+                self._writer = self._loop.create_task(self._catch_up())
+        except StreamOver:
+            self._stop_push()  # the stream is over; the response side reports why
+        except Exception as exc:  # the body raised
+            self._stop_push()
+            self._fail(exc)
+
+    async def _catch_up(self) -> None:
+        """Wait until the writes are less than ``AHEAD`` bytes behind, then write again."""
+        if await self._wait_writes(AHEAD):
+            self._writer = None
+            self._push()
+
+    async def _finish_push(self) -> None:
+        with contextlib.suppress(StreamOver):
+            await self._end_body()
+
+    def _stop_push(self) -> None:
+        if self._ready is not None:
+            self._ready.set_listener(None)
+            self._ready = None
 
     async def _wait_writes(self, limit: int) -> bool:
         """Wait for the pending writes to drop below ``limit`` bytes (0: all written).
@@ -296,6 +361,7 @@ class Http2Stream(AsyncResource):
             self._waiters.notify()
 
     async def _close(self, deadline: float) -> None:
+        self._stop_push()
         writer = self._writer
         if writer is not None and not writer.done():
             writer.cancel()
