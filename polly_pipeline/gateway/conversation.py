@@ -4,6 +4,12 @@ Three tasks per connection, all owned here and ended together: the reader (clien
 the speaker (turns, one after another, on the connection's :class:`SpeechSession`) and the
 writer (the :class:`SendBuffer`, to the socket, with a deadline per frame). A client that
 disconnects interrupts its turn; the session, its streams and every task end with it.
+
+The reader cleans and segments each text message as it reads it and hands the segments of the
+turn that is speaking straight to its session: no task hop per message, so a sentence's last
+token reaches Polly in the same pass of the event loop that read it (a hop per message cost a
+pass of a busy loop each; benchmarks/results/gateway.md). The segments of a turn still waiting
+for the one before it are held until it starts.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from polly_pipeline.gateway.rate import TokenBucket
 from polly_pipeline.gateway.send_buffer import BufferOverflow, SendBuffer
 from polly_pipeline.gateway.turn_text import TurnText
 from polly_pipeline.pipeline.flush import FlushPolicy
+from polly_pipeline.pipeline.stages import SpeechItem
 from polly_pipeline.protocol.voices import voice_language
 from polly_pipeline.session import InterruptReport, SpeechSession, Turn
 
@@ -67,11 +74,30 @@ class _TurnInput:
     """A turn's text as the client sends it, before and while it is spoken."""
 
     number: int
-    queue: asyncio.Queue[Text | None] = field(default_factory=asyncio.Queue)
+    text: TurnText
+    #: Segments read before the turn started speaking (sent when it starts).
+    held: list[SpeechItem] = field(default_factory=list)
+    #: The session's turn, once this turn speaks.
+    spoken: Turn | None = None
     characters: int = 0
     ended: bool = False
+    #: Interrupted, or its speech failed: nothing more is sent.
+    over: bool = False
     first_text_at: float | None = None
     report: InterruptReport | None = None
+    #: When the source counts as stalled (loop time) while text is held or unflushed.
+    stall_due: float = 0.0
+    stall_timer: asyncio.TimerHandle | None = None
+    stall_task: asyncio.Task[None] | None = None
+
+    def close(self) -> None:
+        """Nothing more is sent: stop the stall watch."""
+        self.over = True
+        if self.stall_timer is not None:
+            self.stall_timer.cancel()
+            self.stall_timer = None
+        if self.stall_task is not None:
+            self.stall_task.cancel()
 
 
 class Conversation:
@@ -122,6 +148,8 @@ class Conversation:
         finally:
             for task in (reader, speaker, writer):
                 task.cancel()
+            for turn in (*self._turns, *([self._input] if self._input else [])):
+                turn.close()
             await asyncio.gather(reader, speaker, writer, return_exceptions=True)
             if self._session is not None:
                 await self._session.aclose()
@@ -162,13 +190,17 @@ class Conversation:
         if isinstance(message, Start):
             await self._open_session(message)
         elif isinstance(message, Text):
-            self._add_text(message)
+            turn = self._add_text(message)
+            await self._deliver(turn, turn.text.feed(message.text, flush=message.flush))
         elif isinstance(message, End):
             if self._input is None or self._input.ended:
                 raise ProtocolViolation("invalid_message", "no turn is open: send text first")
-            self._input.ended = True
-            self._input.queue.put_nowait(None)
-            self._input = None
+            turn, self._input = self._input, None
+            turn.ended = True
+            await self._deliver(turn, turn.text.end())
+            if turn.spoken is not None and not turn.over:
+                with contextlib.suppress(PollyPipelineError):
+                    await turn.spoken.finish()
         elif isinstance(message, Interrupt):
             await self._interrupt()
 
@@ -211,8 +243,9 @@ class Conversation:
             )
         )
 
-    def _add_text(self, message: Text) -> None:
-        if self._session is None:
+    def _add_text(self, message: Text) -> _TurnInput:
+        """Account for a text message; the turn it belongs to (a new one if none is open)."""
+        if self._session is None or self._start is None:
             raise ProtocolViolation(
                 "not_started", 'open the conversation first: {"type": "start", "voice": ...}'
             )
@@ -224,7 +257,7 @@ class Conversation:
                     f"at most {self._limits.max_turns} turns at once; wait for turn_done "
                     "or interrupt",
                 )
-            turn = _TurnInput(self._numbers)
+            turn = _TurnInput(self._numbers, self._turn_text(self._session, self._start))
         if turn.characters + len(message.text) > self._limits.max_turn_chars:
             raise ProtocolViolation(
                 "turn_too_long",
@@ -247,13 +280,72 @@ class Conversation:
             turn.first_text_at = time.monotonic()
         turn.characters += len(message.text)
         self.stats.characters += len(message.text)
-        turn.queue.put_nowait(message)
+        return turn
+
+    def _turn_text(self, session: SpeechSession, start: Start) -> TurnText:
+        params = session.params
+        language = params.language_code or voice_language(params.voice_id) or "en"
+        return TurnText(clean=start.text_mode == "clean", language=language, policy=self._policy)
+
+    async def _deliver(self, turn: _TurnInput, items: list[SpeechItem]) -> None:
+        """Send a turn's segments to its session now (held until the turn speaks), each
+        announced to the client by a ``segment`` event; watch for the source stalling."""
+        if turn.over:
+            return
+        if turn.spoken is None:
+            turn.held += items
+        else:
+            try:
+                for piece in items:
+                    await turn.spoken.send(piece.text, flush=piece.flush)
+                    if piece.text:
+                        self._out.add(
+                            event(
+                                "segment",
+                                turn=turn.number,
+                                text=piece.text,
+                                flush=piece.flush,
+                                reason=piece.reason,
+                            ),
+                            turn.number,
+                        )
+            except PollyPipelineError:  # the turn failed (its audio() raises why, see _speak)
+                turn.close()  # or refused the text: it ends with what it has
+                with contextlib.suppress(PollyPipelineError):
+                    await turn.spoken.finish()
+                return
+        if not turn.ended and turn.text.waiting:
+            loop = asyncio.get_running_loop()
+            turn.stall_due = loop.time() + self._policy.stall_after
+            if turn.stall_timer is None and turn.stall_task is None:
+                turn.stall_timer = loop.call_at(turn.stall_due, self._stall_check, turn)
+
+    def _stall_check(self, turn: _TurnInput) -> None:
+        """The stall timer fired: flush what the turn holds if no text came since."""
+        turn.stall_timer = None
+        if turn.over or turn.ended:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < turn.stall_due - 1e-3:  # text came meanwhile: wait from then
+            turn.stall_timer = loop.call_at(turn.stall_due, self._stall_check, turn)
+            return
+        turn.stall_task = loop.create_task(self._stalled(turn), name="gateway-stall")
+
+    async def _stalled(self, turn: _TurnInput) -> None:
+        try:
+            if turn.text.waiting and not turn.ended:
+                await self._deliver(turn, turn.text.stall())
+        finally:
+            turn.stall_task = None
 
     async def _interrupt(self) -> None:
         dropped = [turn.number for turn in self._turns]
+        for turn in self._turns:
+            turn.close()
         self._turns.clear()
         if self._input is not None:
             self._input.ended = True
+            self._input.close()
             self._input = None
         report: InterruptReport | None = None
         number: int | None = None
@@ -302,14 +394,18 @@ class Conversation:
                 self._speaking = None
 
     async def _speak(self, turn: _TurnInput) -> None:
-        session, start = self._session, self._start
+        session = self._session
         assert session is not None
-        assert start is not None
         spoken = await session.begin_turn()
         self.stats.turns += 1
-        await self._out.put(event("turn_started", turn=turn.number), turn.number)
-        feeder = asyncio.create_task(self._feed(turn, spoken, session, start))
         try:
+            await self._out.put(event("turn_started", turn=turn.number), turn.number)
+            held, turn.held = turn.held, []
+            turn.spoken = spoken
+            await self._deliver(turn, held)
+            if turn.ended and not turn.over:
+                with contextlib.suppress(PollyPipelineError):
+                    await spoken.finish()
             first = True
             async for chunk in spoken.audio():
                 if first:
@@ -333,48 +429,9 @@ class Conversation:
                 turn.number,
             )
         finally:
-            feeder.cancel()
-            await asyncio.gather(feeder, return_exceptions=True)
+            turn.close()
             if not spoken.done:
                 turn.report = await spoken.interrupt()
-
-    async def _feed(
-        self, turn: _TurnInput, spoken: Turn, session: SpeechSession, start: Start
-    ) -> None:
-        params = session.params
-        language = params.language_code or voice_language(params.voice_id) or "en"
-        text = TurnText(clean=start.text_mode == "clean", language=language, policy=self._policy)
-        try:
-            while True:
-                wait = self._policy.stall_after if text.waiting else None
-                ended = False
-                try:
-                    item = await asyncio.wait_for(turn.queue.get(), wait)
-                except TimeoutError:
-                    items = text.stall()
-                else:
-                    ended = item is None
-                    items = text.end() if item is None else text.feed(item.text, flush=item.flush)
-                for piece in items:
-                    await spoken.send(piece.text, flush=piece.flush)
-                    if piece.text:
-                        await self._out.put(
-                            event(
-                                "segment",
-                                turn=turn.number,
-                                text=piece.text,
-                                flush=piece.flush,
-                                reason=piece.reason,
-                            ),
-                            turn.number,
-                        )
-                if ended:
-                    return
-        except PollyPipelineError:
-            pass  # the turn failed; its audio() raises the error, reported by _speak
-        finally:
-            with contextlib.suppress(PollyPipelineError):
-                await spoken.finish()
 
     # -- writer ---------------------------------------------------------------------------------
 

@@ -49,6 +49,16 @@ class SendBuffer:
         self._held += 1
         self._ready.set()
 
+    def add(self, frame: Frame, turn: int) -> None:
+        """Queue a frame of ``turn`` now, even over the limit (never waits).
+
+        For a turn's events that answer the client's own text (``segment``): their number is
+        bounded by the text the client may send, and dropped with the turn like its audio.
+        """
+        self._items.append((turn, frame))
+        self._held += 1
+        self._ready.set()
+
     def reply(self, frame: Frame) -> None:
         """Queue a reply now (never waits).
 

@@ -40,3 +40,17 @@ async def test_dropping_a_turn_removes_only_its_frames_and_frees_room() -> None:
     assert buffer.drop_turn(0) == 2
     await asyncio.wait_for(buffer.put(b"new", turn=1), 1)
     assert [await buffer.get(), await buffer.get()] == ["ack", b"new"]
+
+
+async def test_a_turns_own_events_pass_a_full_buffer_in_order_and_go_with_the_turn() -> None:
+    buffer = SendBuffer(limit=1)
+    await buffer.put(b"audio", turn=0)
+    buffer.add("segment 1", turn=0)  # never waits, even over the limit
+    buffer.add("segment 2", turn=0)
+    blocked = asyncio.create_task(buffer.put(b"more audio", turn=0))
+    await asyncio.sleep(0.05)
+    assert not blocked.done()  # the events count: audio waits until the client catches up
+    assert buffer.drop_turn(0) == 3
+    await asyncio.wait_for(blocked, 1)
+    buffer.add("segment of turn 1", turn=1)
+    assert [await buffer.get(), await buffer.get()] == [b"more audio", "segment of turn 1"]

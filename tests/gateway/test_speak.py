@@ -103,6 +103,44 @@ async def test_interrupt_stops_the_turn_and_the_connection_goes_on(speak: SpeakC
     assert before.of("turn_started")[0]["turn"] == 0
 
 
+async def test_a_turn_sent_while_another_speaks_follows_it_whole(speak: SpeakClient) -> None:
+    await speak.start(voice="Joanna", format="pcm")
+    await speak.send(text="The first answer is a short one. ")
+    await speak.send(text="It has two sentences.")
+    await speak.send(type="end")
+    # the second turn's text arrives while the first speaks: it waits, cleaned and cut
+    await speak.send(text="The **second** answer ")
+    await speak.send(text="waits for its turn. ")
+    await speak.send(text="Then it speaks.")
+    await speak.send(type="end")
+    first = await speak.until("turn_done")
+    second = await speak.until("turn_done")
+    assert {e["turn"] for e in first.events} == {0}
+    assert second.events[0] == {"type": "turn_started", "turn": 1}
+    assert {e["turn"] for e in second.events} == {1}
+    texts = [e["text"] for e in second.of("segment")]
+    assert "".join(texts) == "The second answer waits for its turn. Then it speaks."
+    assert second.of("segment")[0]["flush"] is True  # its first segment is forced out
+    metrics = second.of("turn_done")[0]["metrics"]
+    assert len(second.audio) / 32000 == pytest.approx(metrics["audio_seconds"])
+    assert metrics["audio_seconds"] > 1.5
+
+
+async def test_text_left_unfinished_is_spoken_when_the_source_stalls(speak: SpeakClient) -> None:
+    await speak.start(voice="Joanna", format="pcm")
+    await speak.send(text="Let me look that up")  # no sentence end: the segmenter holds it
+    # the model goes quiet (a tool call): after the policy's stall time it is spoken anyway
+    stalled = await speak.until("first_audio", within=10)
+    assert [(e["text"], e["reason"]) for e in stalled.of("segment")] == [
+        ("Let me look that up", "stall")
+    ]
+    await speak.send(text=" for you. Done.")
+    await speak.send(type="end")
+    turn = await speak.until("turn_done")
+    assert "".join(e["text"] for e in turn.of("segment")).strip() == "for you. Done."
+    assert turn.of("turn_done")[0]["metrics"]["audio_seconds"] > 1.0
+
+
 @pytest.mark.parametrize(
     ("frame", "error"),
     [
