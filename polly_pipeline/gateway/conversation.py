@@ -77,7 +77,9 @@ class _TurnInput:
     text: TurnText
     #: Segments read before the turn started speaking (sent when it starts).
     held: list[SpeechItem] = field(default_factory=list)
-    #: The session's turn, once this turn speaks.
+    #: The session's turn, once begun.
+    begun: Turn | None = None
+    #: The session's turn, once it takes this turn's text (after ``turn_started``).
     spoken: Turn | None = None
     characters: int = 0
     ended: bool = False
@@ -148,8 +150,12 @@ class Conversation:
         finally:
             for task in (reader, speaker, writer):
                 task.cancel()
-            for turn in (*self._turns, *([self._input] if self._input else [])):
+            waiting = {id(t): t for t in (*self._turns, *([self._input] if self._input else []))}
+            for turn in waiting.values():
                 turn.close()
+                if turn.begun is not None and not turn.begun.done:
+                    with contextlib.suppress(PollyPipelineError):
+                        await turn.begun.interrupt()
             await asyncio.gather(reader, speaker, writer, return_exceptions=True)
             if self._session is not None:
                 await self._session.aclose()
@@ -191,6 +197,10 @@ class Conversation:
             await self._open_session(message)
         elif isinstance(message, Text):
             turn = self._add_text(message)
+            if turn.begun is None and self._speaking is None and self._turns[0] is turn:
+                # nothing speaks: begin the turn now, so its text goes to the session as read
+                with contextlib.suppress(PollyPipelineError):  # _speak tries again, reports
+                    await self._begin(turn, wait=False)
             await self._deliver(turn, turn.text.feed(message.text, flush=message.flush))
         elif isinstance(message, End):
             if self._input is None or self._input.ended:
@@ -339,16 +349,23 @@ class Conversation:
             turn.stall_task = None
 
     async def _interrupt(self) -> None:
-        dropped = [turn.number for turn in self._turns]
-        for turn in self._turns:
-            turn.close()
+        waiting = list(self._turns)
         self._turns.clear()
         if self._input is not None:
             self._input.ended = True
-            self._input.close()
             self._input = None
         report: InterruptReport | None = None
         number: int | None = None
+        dropped = []
+        for turn in waiting:
+            turn.close()
+            if turn.begun is None:
+                dropped.append(turn.number)
+                continue
+            number = turn.number  # begun as its text came; the speaker had not taken it yet
+            if not turn.begun.done:
+                report = turn.report = await turn.begun.interrupt()
+            self._out.drop_turn(turn.number)
         if self._speaking is not None:
             turn, task = self._speaking
             number = turn.number
@@ -393,19 +410,32 @@ class Conversation:
                     await asyncio.gather(task, return_exceptions=True)
                 self._speaking = None
 
-    async def _speak(self, turn: _TurnInput) -> None:
+    async def _begin(self, turn: _TurnInput, *, wait: bool) -> Turn:
+        """Begin the turn on the session: ``turn_started``, then the text it holds.
+
+        ``wait``: wait for room in the send buffer (the speaker); the reader queues the event
+        at once (one per turn).
+        """
         session = self._session
         assert session is not None
-        spoken = await session.begin_turn()
+        spoken = turn.begun = await session.begin_turn()
         self.stats.turns += 1
+        started = event("turn_started", turn=turn.number)
+        if wait:
+            await self._out.put(started, turn.number)
+        else:
+            self._out.add(started, turn.number)
+        held, turn.held = turn.held, []
+        turn.spoken = spoken
+        await self._deliver(turn, held)
+        if turn.ended and not turn.over:
+            with contextlib.suppress(PollyPipelineError):
+                await spoken.finish()
+        return spoken
+
+    async def _speak(self, turn: _TurnInput) -> None:
         try:
-            await self._out.put(event("turn_started", turn=turn.number), turn.number)
-            held, turn.held = turn.held, []
-            turn.spoken = spoken
-            await self._deliver(turn, held)
-            if turn.ended and not turn.over:
-                with contextlib.suppress(PollyPipelineError):
-                    await spoken.finish()
+            spoken = turn.spoken or await self._begin(turn, wait=True)
             first = True
             async for chunk in spoken.audio():
                 if first:
@@ -430,8 +460,8 @@ class Conversation:
             )
         finally:
             turn.close()
-            if not spoken.done:
-                turn.report = await spoken.interrupt()
+            if turn.begun is not None and not turn.begun.done:
+                turn.report = await turn.begun.interrupt()
 
     # -- writer ---------------------------------------------------------------------------------
 
