@@ -21,10 +21,10 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from polly_pipeline.client import PollyStreamingClient
 from polly_pipeline.errors import ParameterValidationError, PollyPipelineError
@@ -42,9 +42,10 @@ from polly_pipeline.gateway.messages import (
 )
 from polly_pipeline.gateway.rate import TokenBucket
 from polly_pipeline.gateway.send_buffer import BufferOverflow, SendBuffer
+from polly_pipeline.gateway.turn_input import TurnInput
 from polly_pipeline.gateway.turn_text import TurnText
+from polly_pipeline.gateway.writer import write_frames
 from polly_pipeline.pipeline.flush import FlushPolicy
-from polly_pipeline.pipeline.stages import SpeechItem
 from polly_pipeline.protocol.voices import voice_language
 from polly_pipeline.session import InterruptReport, SpeechSession, Turn
 
@@ -54,8 +55,6 @@ log = logging.getLogger("polly_pipeline.gateway")
 
 #: The subprotocol a browser names, beside ``bearer.<token>``, to authenticate.
 SUBPROTOCOL = "polly-pipeline"
-#: WebSocket close code for a client that stopped reading (RFC 6455: policy violation).
-_POLICY_VIOLATION = 1008
 
 
 @dataclass
@@ -67,39 +66,6 @@ class ConversationStats:
     errors: int = 0
     audio_bytes: int = 0
     characters: int = 0
-
-
-@dataclass
-class _TurnInput:
-    """A turn's text as the client sends it, before and while it is spoken."""
-
-    number: int
-    text: TurnText
-    #: Segments read before the turn started speaking (sent when it starts).
-    held: list[SpeechItem] = field(default_factory=list)
-    #: The session's turn, once begun.
-    begun: Turn | None = None
-    #: The session's turn, once it takes this turn's text (after ``turn_started``).
-    spoken: Turn | None = None
-    characters: int = 0
-    ended: bool = False
-    #: Interrupted, or its speech failed: nothing more is sent.
-    over: bool = False
-    first_text_at: float | None = None
-    report: InterruptReport | None = None
-    #: When the source counts as stalled (loop time) while text is held or unflushed.
-    stall_due: float = 0.0
-    stall_timer: asyncio.TimerHandle | None = None
-    stall_task: asyncio.Task[None] | None = None
-
-    def close(self) -> None:
-        """Nothing more is sent: stop the stall watch."""
-        self.over = True
-        if self.stall_timer is not None:
-            self.stall_timer.cancel()
-            self.stall_timer = None
-        if self.stall_task is not None:
-            self.stall_task.cancel()
 
 
 class Conversation:
@@ -128,16 +94,18 @@ class Conversation:
         self._session: SpeechSession | None = None
         self._start: Start | None = None
         self._policy = FlushPolicy()
-        self._turns: deque[_TurnInput] = deque()
+        self._turns: deque[TurnInput] = deque()
         self._turn_ready = asyncio.Event()
-        self._input: _TurnInput | None = None
-        self._speaking: tuple[_TurnInput, asyncio.Task[None]] | None = None
+        self._input: TurnInput | None = None
+        self._speaking: tuple[TurnInput, asyncio.Task[None]] | None = None
         self._numbers = 0
         self.stats = ConversationStats()
 
     async def run(self) -> None:
         """Read messages until the client leaves, then end everything this conversation owns."""
-        writer = asyncio.create_task(self._write(), name="gateway-writer")
+        writer = asyncio.create_task(
+            write_frames(self._ws, self._out, self._limits.send_timeout), name="gateway-writer"
+        )
         speaker = asyncio.create_task(self._speak_turns(), name="gateway-speaker")
         reader = asyncio.create_task(self._read(), name="gateway-reader")
         try:
@@ -201,13 +169,13 @@ class Conversation:
                 # nothing speaks: begin the turn now, so its text goes to the session as read
                 with contextlib.suppress(PollyPipelineError):  # _speak tries again, reports
                     await self._begin(turn, wait=False)
-            await self._deliver(turn, turn.text.feed(message.text, flush=message.flush))
+            await turn.deliver(turn.text.feed(message.text, flush=message.flush))
         elif isinstance(message, End):
             if self._input is None or self._input.ended:
                 raise ProtocolViolation("invalid_message", "no turn is open: send text first")
             turn, self._input = self._input, None
             turn.ended = True
-            await self._deliver(turn, turn.text.end())
+            await turn.deliver(turn.text.end())
             if turn.spoken is not None and not turn.over:
                 with contextlib.suppress(PollyPipelineError):
                     await turn.spoken.finish()
@@ -253,7 +221,7 @@ class Conversation:
             )
         )
 
-    def _add_text(self, message: Text) -> _TurnInput:
+    def _add_text(self, message: Text) -> TurnInput:
         """Account for a text message; the turn it belongs to (a new one if none is open)."""
         if self._session is None or self._start is None:
             raise ProtocolViolation(
@@ -267,7 +235,12 @@ class Conversation:
                     f"at most {self._limits.max_turns} turns at once; wait for turn_done "
                     "or interrupt",
                 )
-            turn = _TurnInput(self._numbers, self._turn_text(self._session, self._start))
+            turn = TurnInput(
+                self._numbers,
+                self._turn_text(self._session, self._start),
+                self._out,
+                self._policy.stall_after,
+            )
         if turn.characters + len(message.text) > self._limits.max_turn_chars:
             raise ProtocolViolation(
                 "turn_too_long",
@@ -296,57 +269,6 @@ class Conversation:
         params = session.params
         language = params.language_code or voice_language(params.voice_id) or "en"
         return TurnText(clean=start.text_mode == "clean", language=language, policy=self._policy)
-
-    async def _deliver(self, turn: _TurnInput, items: list[SpeechItem]) -> None:
-        """Send a turn's segments to its session now (held until the turn speaks), each
-        announced to the client by a ``segment`` event; watch for the source stalling."""
-        if turn.over:
-            return
-        if turn.spoken is None:
-            turn.held += items
-        else:
-            try:
-                for piece in items:
-                    await turn.spoken.send(piece.text, flush=piece.flush)
-                    if piece.text:
-                        self._out.add(
-                            event(
-                                "segment",
-                                turn=turn.number,
-                                text=piece.text,
-                                flush=piece.flush,
-                                reason=piece.reason,
-                            ),
-                            turn.number,
-                        )
-            except PollyPipelineError:  # the turn failed (its audio() raises why, see _speak)
-                turn.close()  # or refused the text: it ends with what it has
-                with contextlib.suppress(PollyPipelineError):
-                    await turn.spoken.finish()
-                return
-        if not turn.ended and turn.text.waiting:
-            loop = asyncio.get_running_loop()
-            turn.stall_due = loop.time() + self._policy.stall_after
-            if turn.stall_timer is None and turn.stall_task is None:
-                turn.stall_timer = loop.call_at(turn.stall_due, self._stall_check, turn)
-
-    def _stall_check(self, turn: _TurnInput) -> None:
-        """The stall timer fired: flush what the turn holds if no text came since."""
-        turn.stall_timer = None
-        if turn.over or turn.ended:
-            return
-        loop = asyncio.get_running_loop()
-        if loop.time() < turn.stall_due - 1e-3:  # text came meanwhile: wait from then
-            turn.stall_timer = loop.call_at(turn.stall_due, self._stall_check, turn)
-            return
-        turn.stall_task = loop.create_task(self._stalled(turn), name="gateway-stall")
-
-    async def _stalled(self, turn: _TurnInput) -> None:
-        try:
-            if turn.text.waiting and not turn.ended:
-                await self._deliver(turn, turn.text.stall())
-        finally:
-            turn.stall_task = None
 
     async def _interrupt(self) -> None:
         waiting = list(self._turns)
@@ -410,7 +332,7 @@ class Conversation:
                     await asyncio.gather(task, return_exceptions=True)
                 self._speaking = None
 
-    async def _begin(self, turn: _TurnInput, *, wait: bool) -> Turn:
+    async def _begin(self, turn: TurnInput, *, wait: bool) -> Turn:
         """Begin the turn on the session: ``turn_started``, then the text it holds.
 
         ``wait``: wait for room in the send buffer (the speaker); the reader queues the event
@@ -427,13 +349,13 @@ class Conversation:
             self._out.add(started, turn.number)
         held, turn.held = turn.held, []
         turn.spoken = spoken
-        await self._deliver(turn, held)
+        await turn.deliver(held)
         if turn.ended and not turn.over:
             with contextlib.suppress(PollyPipelineError):
                 await spoken.finish()
         return spoken
 
-    async def _speak(self, turn: _TurnInput) -> None:
+    async def _speak(self, turn: TurnInput) -> None:
         try:
             spoken = turn.spoken or await self._begin(turn, wait=True)
             first = True
@@ -462,24 +384,3 @@ class Conversation:
             turn.close()
             if turn.begun is not None and not turn.begun.done:
                 turn.report = await turn.begun.interrupt()
-
-    # -- writer ---------------------------------------------------------------------------------
-
-    async def _write(self) -> None:
-        timeout = self._limits.send_timeout
-        while True:
-            frame = await self._out.get()
-            try:
-                async with asyncio.timeout(timeout):
-                    if isinstance(frame, bytes):
-                        await self._ws.send_bytes(frame)
-                    else:
-                        await self._ws.send_text(frame)
-            except TimeoutError:
-                log.warning("closing a conversation whose client read nothing for %.0f s", timeout)
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(1.0):
-                        await self._ws.close(_POLICY_VIOLATION, "the client stopped reading")
-                return
-            except (WebSocketDisconnect, RuntimeError, OSError):
-                return
