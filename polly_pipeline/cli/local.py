@@ -8,10 +8,14 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from polly_pipeline.errors import PollyPipelineError
 
-__all__ = ["add_local"]
+if TYPE_CHECKING:
+    from polly_pipeline.local.config import LocalServiceConfig
+
+__all__ = ["add_local", "local_config"]
 
 
 def _default_ca_file() -> Path:
@@ -63,6 +67,12 @@ def add_local(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "long, rewritten to <ca-file>.credentials.json (credential_process JSON) every half TTL",
     )
     p.add_argument(
+        "--reject-empty-text",
+        action="store_true",
+        help="answer an empty TextEvent (a keep-alive or a bare flush) with a "
+        "ValidationException, as a service that requires text would (whitespace still works)",
+    )
+    p.add_argument(
         "--inbound-timeout",
         type=float,
         default=5.0,
@@ -96,14 +106,11 @@ def _regions(value: str) -> tuple[str, ...]:
     return regions
 
 
-def _cmd_local(args: argparse.Namespace, ctx: object = None) -> int:
+def local_config(args: argparse.Namespace) -> LocalServiceConfig:
+    """The local service's configuration from ``polly-pipeline local``'s options."""
     from polly_pipeline.local.config import LatencyModel, LocalServiceConfig  # noqa: PLC0415
-    from polly_pipeline.local.service import LocalPollyService  # noqa: PLC0415
-    from polly_pipeline.local.temporary_credentials import (  # noqa: PLC0415
-        keep_credentials_written,
-    )
 
-    config = LocalServiceConfig(
+    return LocalServiceConfig(
         host=args.host,
         port=args.port,
         region=args.region,
@@ -114,7 +121,17 @@ def _cmd_local(args: argparse.Namespace, ctx: object = None) -> int:
         max_stream_duration=args.max_duration,
         max_concurrent_streams=args.max_concurrent_streams,
         latency=LatencyModel.realistic() if args.latency == "realistic" else LatencyModel(),
+        reject_empty_text=args.reject_empty_text,
     )
+
+
+def _cmd_local(args: argparse.Namespace, ctx: object = None) -> int:
+    from polly_pipeline.local.service import LocalPollyService  # noqa: PLC0415
+    from polly_pipeline.local.temporary_credentials import (  # noqa: PLC0415
+        keep_credentials_written,
+    )
+
+    config = local_config(args)
     ca_file = args.ca_file or _default_ca_file()
 
     async def serve() -> None:
@@ -126,6 +143,8 @@ def _cmd_local(args: argparse.Namespace, ctx: object = None) -> int:
             print(f"  CA file      {service.ca_file}")
             print(f"  region       {service.region}")
             print(f"  credentials  {creds.access_key} / {creds.secret_key}  (local only)")
+            if config.reject_empty_text:
+                print("  empty text   rejected with ValidationException (send whitespace instead)")
             print("Point a client at it, e.g. from another shell:")
             print(
                 f"  export AWS_ENDPOINT_URL_POLLY={url} AWS_CA_BUNDLE={service.ca_file} "

@@ -206,6 +206,9 @@ class LocalServiceConfig:
         credentials_ttl: when set, the service also issues temporary credentials (access key,
             secret, session token) valid for this many seconds, and answers a request signed
             with an expired set 403 ``ExpiredTokenException``.
+        reject_empty_text: answer a TextEvent whose text is empty (a keep-alive, or a bare
+            flush) with a ``ValidationException`` naming the ``Text`` field, as a service that
+            requires at least one character would; whitespace is still accepted.
         inbound_event_timeout: seconds without an inbound event before the stream is closed
             (quota ``input-stream-inbound-event-timeout``).
         max_stream_duration: seconds a stream may live (quota ``input-stream-timeout``).
@@ -231,6 +234,7 @@ class LocalServiceConfig:
     stream_regions: tuple[str, ...] | None = None
     clock_offset: float = 0.0
     credentials_ttl: float | None = None
+    reject_empty_text: bool = False
     inbound_event_timeout: float = 5.0
     max_stream_duration: float = 600.0
     max_clock_skew: timedelta = timedelta(minutes=5)

@@ -1,4 +1,4 @@
-"""Local service layer: SSML validation and fault injection on a stream, as the service does."""
+"""Local service layer: event validation and fault injection on a stream, as the service does."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from polly_pipeline.errors import (
 from polly_pipeline.local.config import Fault
 from polly_pipeline.local.http import Responder
 
-__all__ = ["StopStream", "apply_fault", "check_ssml"]
+__all__ = ["StopStream", "apply_fault", "check_not_empty", "check_ssml"]
 
 log = logging.getLogger("polly_pipeline.local")
 
@@ -39,6 +39,21 @@ def check_ssml(text: str) -> None:
             "invalid SSML request: the root element must be <speak>",
             reason="fieldValidationFailed",
             fields=[ValidationExceptionField("Text", "root element must be <speak>")],
+        )
+
+
+def check_not_empty(text: str) -> None:
+    """With ``reject_empty_text``: a TextEvent must carry at least one character.
+
+    The message and field follow the service's constraint errors, so a client can tell this
+    rejection (the ``Text`` field) from others.
+    """
+    if not text:
+        raise ValidationException(
+            "1 validation error detected: Value '' at 'textEvent.text' failed to satisfy "
+            "constraint: Member must have length greater than or equal to 1",
+            reason="fieldValidationFailed",
+            fields=[ValidationExceptionField("Text", "must not be empty")],
         )
 
 

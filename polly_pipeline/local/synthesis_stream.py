@@ -39,7 +39,12 @@ from polly_pipeline.local.frame_guard import FrameSizeGuard, FrameTooLarge
 from polly_pipeline.local.http import Request, RequestBody, Responder, StreamClosed
 from polly_pipeline.local.pacing import paced_pieces, release_window
 from polly_pipeline.local.render import render_pcm
-from polly_pipeline.local.stream_checks import StopStream, apply_fault, check_ssml
+from polly_pipeline.local.stream_checks import (
+    StopStream,
+    apply_fault,
+    check_not_empty,
+    check_ssml,
+)
 from polly_pipeline.local.stream_record import StreamRecord, billable_characters
 from polly_pipeline.local.voices import VoiceInfo
 from polly_pipeline.protocol.events import (
@@ -269,6 +274,8 @@ class SynthesisSession:
                 reason="fieldValidationFailed",
                 fields=[ValidationExceptionField("Text", "too long")],
             )
+        if self._config.reject_empty_text:
+            check_not_empty(event.text)
         billed = billable_characters(event)
         self.record.request_characters += billed
         if billed == 0 and not event.flush:
