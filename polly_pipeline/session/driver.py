@@ -5,13 +5,16 @@ facts for the pure :class:`~polly_pipeline.session.ledger.TurnLedger`, acting on
 
 - One **chain** runs in one :class:`asyncio.TaskGroup`: a sender (takes a warm stream, sends
   the segments as they come, paces them, keeps the stream alive while text is late, rolls over
-  to a fresh stream before the age limit, closes the input at the end) and one receiver per
+  to a fresh stream before the age limit, closes the input at the end; once keep-alives are a
+  space, a trailing partial word waits for the rest of its word) and one receiver per
   stream (audio out in order; a rolled-over stream's receiver waits until the previous stream
   closed, so the new stream's audio never overtakes the old one's).
 - A **failure** of any stream ends the chain: the first one is recorded and the chain's other
   tasks are cancelled (no task raises into the group, so a group never cancels the driver and
   a barge-in's cancellation is never mistaken for, or hidden by, a stream failure); the ledger
   names the resume point and the outcome, the driver waits the backoff and starts a new chain.
+  A ``ValidationException`` refusing the stream's empty keep-alive is retried too (the session
+  switches to a space, see :mod:`~polly_pipeline.session.link`); other validation errors are not.
 
 Its only view of the session is :class:`TurnContext`. Every time is the event loop's clock.
 """
@@ -168,8 +171,14 @@ class TurnDriver:
                 failed = chain.failure
                 if failed is None:
                     return
-                span = failed.leg.span if failed.leg is not None else None
-                decision = self.ledger.fail(span, failed.cause, context.rate.conservative)
+                failed_leg = failed.leg
+                span = failed_leg.span if failed_leg is not None else None
+                rejected = failed_leg is not None and failed_leg.link.rejected_keepalive(
+                    failed.cause
+                )
+                decision = self.ledger.fail(
+                    span, failed.cause, context.rate.conservative, retryable=rejected
+                )
                 for leg in self._legs:
                     if leg.link.error is None:
                         context.streams.retire(leg.link)
@@ -238,9 +247,9 @@ class TurnDriver:
                     context.emit(StreamRollover(self.turn_id, span.end))
                     leg = self._attach(chain, link, span.end, leg)
                     continue
-                if ledger.pending(span):
+                if ledger.sendable(span, whole_words=leg.link.keepalive.spaced):
                     segment = ledger.segments[span.end]
-                    await self._pace(leg.link, len(segment.text))
+                    await self._pace(leg.link, segment.text)
                     if self.first_text_at is None:
                         self.first_text_at = now()
                     await leg.link.send_text(segment.text, flush=segment.flush)
@@ -253,13 +262,13 @@ class TurnDriver:
                 if not await _wait(
                     self._changed, leg.link.keepalive_due(context.keepalive_interval)
                 ):
-                    await leg.link.keep_alive()
+                    await leg.link.keep_alive(ledger.next_text(span))
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
             chain.fail(leg, exc)
 
-    async def _pace(self, link: StreamLink, next_chars: int) -> None:
+    async def _pace(self, link: StreamLink, next_text: str) -> None:
         """With pacing on, hold text while more than ``pacing`` seconds are ahead of the listener.
 
         What is ahead is estimated from the characters already sent (at the measured speaking
@@ -272,14 +281,16 @@ class TurnDriver:
             return
         while True:
             played = 0.0 if self.first_emit_at is None else now() - self.first_emit_at
-            sent = (self.ledger.sent_chars + next_chars) * context.rate.seconds_per_character
+            sent = (self.ledger.sent_chars + len(next_text)) * context.rate.seconds_per_character
             ahead = max(sent, self.metrics.audio_seconds) - played
             if ahead <= pacing:
                 return
             due = link.keepalive_due(context.keepalive_interval)
             await asyncio.sleep(max(0.01, min(ahead - pacing, due)))
             if link.keepalive_due(context.keepalive_interval) == 0:
-                await link.keep_alive()
+                if link.keepalive.spaced and not link.space_fits(next_text):
+                    return  # a space would split a word: the next segment keeps it alive
+                await link.keep_alive(next_text)
 
     # -- the receivers --------------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ __all__ = [
     "TurnLedger",
     "TurnPhase",
     "classify",
+    "ends_between_words",
     "rollover_due",
     "spare_fresh",
 ]
@@ -86,6 +87,16 @@ def rollover_due(age: float, max_age: float, *, segments_on_stream: int) -> bool
     moves forward (a stream that carried nothing is never traded for another).
     """
     return age >= max_age and segments_on_stream > 0
+
+
+#: Punctuation after which a space changes nothing though no whitespace follows (Chinese and
+#: Japanese put none after their sentence and clause marks).
+_CJK_MARKS = frozenset("。！？、，；：」』）】")
+
+
+def ends_between_words(text: str) -> bool:
+    """Whether ``text`` ends where a space cannot split a word (whitespace or a CJK mark)."""
+    return text[-1:].isspace() or text[-1:] in _CJK_MARKS
 
 
 def spare_fresh(age: float, max_age: float) -> bool:
@@ -281,6 +292,37 @@ class TurnLedger:
         """Whether a segment waits to be sent after ``span``'s last one."""
         return span.end < len(self.segments)
 
+    def sendable(self, span: Span, *, whole_words: bool) -> bool:
+        """Whether the next segment after ``span``'s last one may go out now.
+
+        Always, unless ``whole_words``: then, while the input is open, only when it starts a
+        run of pending segments that ends between words (:meth:`between_words`), so the
+        stream's text never stops inside a word while it waits for more, and a space
+        keep-alive can always be sent there. A model's tokens (" how", " are") wait one token.
+        """
+        if not self.pending(span):
+            return False
+        if not whole_words or self.input_complete:
+            return True
+        return any(self.between_words(j) for j in range(span.end, len(self.segments)))
+
+    def between_words(self, index: int) -> bool:
+        """Whether a space after segment ``index`` cannot split a word.
+
+        It is a flush (the service synthesized everything before it), it ends in whitespace
+        or a CJK mark (:func:`ends_between_words`), or the segment after it begins with
+        whitespace.
+        """
+        segment = self.segments[index]
+        if segment.flush or ends_between_words(segment.text):
+            return True
+        following = self.segments[index + 1 : index + 2]
+        return bool(following) and following[0].text[:1].isspace()
+
+    def next_text(self, span: Span) -> str:
+        """The text of the next segment after ``span``'s last one ("" when none waits)."""
+        return self.segments[span.end].text if self.pending(span) else ""
+
     @property
     def sent_upto(self) -> int:
         """One past the furthest segment the current chain sent."""
@@ -306,19 +348,23 @@ class TurnLedger:
             index += 1
         return index
 
-    def fail(self, failed: Span | None, error: BaseException, rate: float) -> Failure:
+    def fail(
+        self, failed: Span | None, error: BaseException, rate: float, *, retryable: bool = False
+    ) -> Failure:
         """Record that ``failed``'s stream (None: no stream was open) ended with ``error``.
 
         Drops the chain; the next one starts at the returned resume point. A failure counts
         towards the give-up bound only when the chain made no progress (no new segment fully
-        heard, no audio on the failed stream).
+        heard, no audio on the failed stream). ``retryable`` retries an error that
+        :func:`classify` calls fatal (the session knows a new stream avoids it: a rejected
+        empty keep-alive).
         """
         resume = self.resume_point(failed, rate)
         progress = resume > self.resume or (failed is not None and failed.audio_seconds > 0)
         self.failures = 1 if progress else self.failures + 1
         resent = self.characters_in(resume, self.sent_upto)
         self.spans.clear()
-        if classify(error) is FailureKind.FATAL:
+        if not retryable and classify(error) is FailureKind.FATAL:
             outcome = Outcome.RAISE
         elif self.failures >= self.max_attempts:
             outcome = Outcome.GIVE_UP

@@ -17,10 +17,14 @@ Design, and why:
   a ``CloseStreamEvent``. So a turn ends by closing its stream, which gives exact turn boundaries,
   exact billed characters per turn, and no stale audio leaking into the next turn. The session
   always holds a spare stream, opened ahead of time on the same warm connection and kept alive
-  with whitespace events, so a turn starts on an open stream with no setup latency.
-- **Keep-alive.** While a turn's stream or the spare waits for text, an empty TextEvent is sent
-  once ``keepalive_interval`` seconds pass without input, below Polly's 5-second inbound-event
-  timeout. It is never audible, bills nothing and cannot split a word.
+  with keep-alive events, so a turn starts on an open stream with no setup latency.
+- **Keep-alive that adapts.** While a turn's stream or the spare waits for text, an empty
+  TextEvent is sent once ``keepalive_interval`` seconds pass without input, below Polly's
+  5-second inbound-event timeout. It is never audible, bills nothing and cannot split a word.
+  If the service rejects it (a ``ValidationException`` naming the text), the session switches
+  to a single space for all its later streams (:attr:`SpeechSession.keepalive_text`), sent
+  only between words (a trailing partial word waits for the rest of its word), and the turn
+  goes on on a new stream from its resume point, as after any retryable failure.
 - **Rollover.** Before a stream reaches ``max_stream_age``, the turn closes it at a segment
   boundary and goes on with the spare: the next segments are sent at once, and their audio is
   held until the old stream's remaining audio is out, so nothing is resent and the only gap is
@@ -78,7 +82,7 @@ class SpeechSession(AsyncResource):
         client: the client whose connection pool the session's streams use.
         voice_id, engine, output_format, sample_rate, language_code, lexicon_names: the
             synthesis parameters (validated at once).
-        keepalive_interval: seconds of silence on a stream before a whitespace keep-alive.
+        keepalive_interval: seconds of silence on a stream before a keep-alive.
         max_stream_age: seconds after which a stream is replaced (below Polly's 10 minutes).
         retry: the backoff policy for failed streams.
         pacing: keep at most this many seconds of audio ahead of real-time playback (None:
@@ -185,6 +189,12 @@ class SpeechSession(AsyncResource):
     def seconds_per_character(self) -> float:
         """The speaking rate measured so far (seconds of audio per character of text)."""
         return self._rate.seconds_per_character
+
+    @property
+    def keepalive_text(self) -> str:
+        """What keeps idle streams alive: ``""`` (an empty TextEvent), or ``" "`` once the
+        service rejected an empty one (remembered for the session's later streams)."""
+        return self._streams.keepalive.text
 
     @property
     def conservative_rate(self) -> float:

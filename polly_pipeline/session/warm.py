@@ -1,10 +1,11 @@
 """Session layer: warm-stream management (the spare stream, its keep-alive, retirement).
 
 The session always holds one spare stream, opened ahead of time and kept alive with empty
-TextEvents below Polly's 5-second inbound-event timeout, so a turn (or a rollover, or a
-retry) starts on an open stream with no setup latency. A spare that fails, ends, or reaches
-half the maximum stream age is replaced. Streams a turn no longer needs are retired in the
-background: their input is closed and their remaining output drained (bounded), then closed.
+TextEvents (a space once the service rejected one) below Polly's 5-second inbound-event
+timeout, so a turn (or a rollover, or a retry) starts on an open stream with no setup latency.
+A spare that fails, ends, or reaches half the maximum stream age is replaced. Streams a turn no
+longer needs are retired in the background: their input is closed and their remaining output
+drained (bounded), then closed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from polly_pipeline.errors import PollyPipelineError
 from polly_pipeline.protocol.params import SynthesisParams
 from polly_pipeline.session.events import SessionEvent, StreamOpened
 from polly_pipeline.session.ledger import spare_fresh
-from polly_pipeline.session.link import StreamLink
+from polly_pipeline.session.link import KeepAliveText, StreamLink
 from polly_pipeline.session.retry import RetryPolicy
 
 __all__ = ["WarmStreams"]
@@ -46,6 +47,9 @@ class WarmStreams:
         retry: the backoff when pre-warming fails.
         rng: the random source of the backoff jitter.
         emit: reports a :class:`StreamOpened` for each stream.
+
+    Attributes:
+        keepalive: the keep-alive text every stream of the session uses (learnt once).
     """
 
     def __init__(
@@ -68,6 +72,7 @@ class WarmStreams:
         self.retry = retry
         self.rng = rng
         self._emit = emit
+        self.keepalive = KeepAliveText()
         self.opened = 0
         self._spare: StreamLink | None = None
         self._keeper: asyncio.Task[None] | None = None
@@ -101,7 +106,7 @@ class WarmStreams:
         )
         self.opened += 1
         self._emit(StreamOpened(self.opened, purpose))
-        return StreamLink(stream, self.opened, self.format)
+        return StreamLink(stream, self.opened, self.format, self.keepalive)
 
     async def take(self, purpose: str) -> StreamLink:
         """A stream for a turn: the warm spare when it is healthy, else a new one."""
