@@ -165,7 +165,8 @@ class Conversation:
             await self._open_session(message)
         elif isinstance(message, Text):
             turn = self._add_text(message)
-            if turn.begun is None and self._speaking is None and self._turns[0] is turn:
+            first = self._turns[0] if self._turns else None
+            if turn.begun is None and self._speaking is None and first is turn:
                 # nothing speaks: begin the turn now, so its text goes to the session as read
                 with contextlib.suppress(PollyPipelineError):  # _speak tries again, reports
                     await self._begin(turn, wait=False)
