@@ -91,12 +91,31 @@ def add_local(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection",
     )
     p.add_argument(
+        "--max-streams",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="the account-wide limit of synthesis streams in progress at once (all "
+        "connections); a stream beyond it is refused with ThrottlingException, as Amazon "
+        "Polly does beyond an account's quota (default: no limit)",
+    )
+    p.add_argument(
         "--latency",
         choices=("none", "realistic"),
         default="none",
         help="simulate the service's latency (default: none)",
     )
     p.set_defaults(func=_cmd_local)
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}")
+    return number
 
 
 def _regions(value: str) -> tuple[str, ...]:
@@ -120,6 +139,7 @@ def local_config(args: argparse.Namespace) -> LocalServiceConfig:
         inbound_event_timeout=args.inbound_timeout,
         max_stream_duration=args.max_duration,
         max_concurrent_streams=args.max_concurrent_streams,
+        max_streams=args.max_streams,
         latency=LatencyModel.realistic() if args.latency == "realistic" else LatencyModel(),
         reject_empty_text=args.reject_empty_text,
     )
@@ -145,6 +165,8 @@ def _cmd_local(args: argparse.Namespace, ctx: object = None) -> int:
             print(f"  credentials  {creds.access_key} / {creds.secret_key}  (local only)")
             if config.reject_empty_text:
                 print("  empty text   rejected with ValidationException (send whitespace instead)")
+            if args.max_streams is not None:
+                print(f"  max streams  {args.max_streams} at once (ThrottlingException beyond)")
             print("Point a client at it, e.g. from another shell:")
             print(
                 f"  export AWS_ENDPOINT_URL_POLLY={url} AWS_CA_BUNDLE={service.ca_file} "

@@ -22,6 +22,7 @@ from polly_pipeline.client.config import (
     credentials_provider,
     resolve_endpoint,
 )
+from polly_pipeline.client.slots import StreamSlots
 from polly_pipeline.client.stream import SpeechSynthesisStream
 from polly_pipeline.client.user_agent import user_agent
 from polly_pipeline.errors import ConfigurationError, ServiceException
@@ -66,6 +67,11 @@ class PollyStreamingClient(AsyncResource):
             :class:`~polly_pipeline.transport.ConnectionPool` of ``pool_size`` with ``timeouts``
             and the trusted CAs; :class:`polly_pipeline.local.in_memory.InMemoryTransport` wires
             the client straight to the local service. The client closes it on ``aclose``.
+        max_streams: the most streams this client runs at once (None: no cap). A stream holds
+            its slot from opening until it is closed; one opened while all are taken waits for
+            a slot, first come first served.
+        slot_timeout: how long opening a stream waits for one of the ``max_streams`` slots
+            before it raises :class:`~polly_pipeline.errors.StreamLimitError`.
     """
 
     def __init__(
@@ -80,9 +86,12 @@ class PollyStreamingClient(AsyncResource):
         timeouts: Timeouts | None = None,
         clock: Callable[[], datetime] | None = None,
         transport: Transport | None = None,
+        max_streams: int | None = None,
+        slot_timeout: float = 30.0,
     ) -> None:
         if not isinstance(pool_size, int) or isinstance(pool_size, bool) or pool_size < 0:
             raise ConfigurationError(f"pool_size must be a whole number >= 0, got {pool_size!r}")
+        self._slots = StreamSlots(max_streams, slot_timeout)  # validates both
         self._resolved: ResolvedEndpoint = resolve_endpoint(
             region=region, endpoint_url=endpoint_url, profile=profile
         )
@@ -131,6 +140,16 @@ class PollyStreamingClient(AsyncResource):
         return self._clock.offset
 
     @property
+    def max_streams(self) -> int | None:
+        """The most streams this client runs at once (None: no cap)."""
+        return self._slots.limit
+
+    @property
+    def streams_open(self) -> int:
+        """Streams holding one of the ``max_streams`` slots now (0 without a cap)."""
+        return self._slots.active
+
+    @property
     def transport(self) -> Transport:
         """What carries this client's streams (shared by every stream of this client)."""
         return self._transport
@@ -161,14 +180,19 @@ class PollyStreamingClient(AsyncResource):
         sample_rate: str | int | None = None,
         lexicon_names: Sequence[str] | None = None,
         use_pool: bool = True,
+        wait_for_slot: bool = True,
     ) -> _OpeningStream:
         """Open a duplex stream: ``async with client.open_stream(voice_id="Joanna") as s: ...``.
 
         Also awaitable (``s = await client.open_stream(...)``; then ``await s.aclose()``).
-        Parameters are validated against the Polly model before any network call.
+        Parameters are validated against the Polly model before any network call. With
+        ``max_streams``, the stream holds a slot until it is closed; ``wait_for_slot=False``
+        raises at once instead of waiting when none is free (e.g. for a stream opened ahead
+        of need).
 
         Raises:
             ParameterValidationError: naming every bad parameter.
+            StreamLimitError: no slot of ``max_streams`` came free within ``slot_timeout``.
             CredentialsError, TransportError, ServiceException: from opening the stream.
         """
         params = SynthesisParams.create(
@@ -179,50 +203,60 @@ class PollyStreamingClient(AsyncResource):
             sample_rate=sample_rate,
             lexicon_names=lexicon_names,
         )
-        return _OpeningStream(self._open(params, use_pool=use_pool))
+        return _OpeningStream(self._open(params, use_pool=use_pool, wait=wait_for_slot))
 
-    async def _open(self, params: SynthesisParams, *, use_pool: bool) -> SpeechSynthesisStream:
+    async def _open(
+        self, params: SynthesisParams, *, use_pool: bool, wait: bool = True
+    ) -> SpeechSynthesisStream:
         if self._closed:
             raise ConfigurationError("this PollyStreamingClient is closed")
         try:
-            return await self._open_once(params, use_pool=use_pool)
+            return await self._open_once(params, use_pool=use_pool, wait=wait)
         except _Refused as refused:
             if not self._clock.correct(refused.error, refused.headers):
                 raise refused.error from None
         try:
-            return await self._open_once(params, use_pool=use_pool)
+            return await self._open_once(params, use_pool=use_pool, wait=wait)
         except _Refused as refused:
             raise refused.error from None
 
-    async def _open_once(self, params: SynthesisParams, *, use_pool: bool) -> SpeechSynthesisStream:
-        credentials = self._credentials()  # frozen for the life of this stream
-        signed = sign_request(
-            method="POST",
-            host=self._endpoint.authority,
-            path=STREAM_PATH,
-            headers=[("content-type", CONTENT_TYPE), *params.to_headers()],
-            credentials=credentials,
-            region=self.region,
-            now=self._clock(),
-        )
-        signer = EventSigner(
-            credentials=credentials,
-            region=self.region,
-            seed_signature=signed.signature,
-            clock=self._clock,
-        )
-        stream = SpeechSynthesisStream(
-            params=params, signer=signer, read_timeout=self._timeouts.read
-        )
-        transport = await self._transport.open_stream(
-            self._endpoint,
-            method="POST",
-            path=STREAM_PATH,
-            headers=[*signed.headers, ("user-agent", user_agent())],
-            body=stream._body(),
-            use_pool=use_pool,
-        )
-        stream._attach(transport)
+    async def _open_once(
+        self, params: SynthesisParams, *, use_pool: bool, wait: bool
+    ) -> SpeechSynthesisStream:
+        slot = await self._slots.take(wait=wait)  # held until the stream is closed
+        try:
+            credentials = self._credentials()  # frozen for the life of this stream
+            signed = sign_request(
+                method="POST",
+                host=self._endpoint.authority,
+                path=STREAM_PATH,
+                headers=[("content-type", CONTENT_TYPE), *params.to_headers()],
+                credentials=credentials,
+                region=self.region,
+                now=self._clock(),
+            )
+            signer = EventSigner(
+                credentials=credentials,
+                region=self.region,
+                seed_signature=signed.signature,
+                clock=self._clock,
+            )
+            stream = SpeechSynthesisStream(
+                params=params, signer=signer, read_timeout=self._timeouts.read
+            )
+            stream.stats.slot_wait = slot.waited
+            transport = await self._transport.open_stream(
+                self._endpoint,
+                method="POST",
+                path=STREAM_PATH,
+                headers=[*signed.headers, ("user-agent", user_agent())],
+                body=stream._body(),
+                use_pool=use_pool,
+            )
+        except BaseException:
+            slot.release()
+            raise
+        stream._attach(slot.hold(transport))
         try:
             response = await transport.response()
             if response.status != 200:

@@ -62,6 +62,8 @@ class StreamStats:
     first_text_at: float | None = None
     first_audio_at: float | None = None
     request_characters: int | None = None
+    #: seconds opening the stream waited for a slot of the client's ``max_streams``
+    slot_wait: float = 0.0
 
     @property
     def time_to_first_audio(self) -> float | None:

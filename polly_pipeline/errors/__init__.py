@@ -9,6 +9,7 @@ lower libraries (awscrt, botocore, openai) are translated at the layer boundary 
     │   └── ParameterValidationError   synthesis parameters rejected before any network call
     ├── CredentialsError               no usable AWS credentials
     ├── StreamStateError               a call the stream's state does not allow (send after close)
+    ├── StreamLimitError               a client's max_streams slots stayed taken past slot_timeout
     ├── SessionError                   a speech session gave up after its retries
     ├── ProtocolError                  bytes on the wire that break the event-stream protocol
     │   ├── AudioDecodeError           audio bytes that are not valid audio of their format
@@ -62,6 +63,7 @@ from polly_pipeline.errors.base import (
     ServerSideError,
     SessionError,
     SignatureError,
+    StreamLimitError,
     StreamStateError,
     TruncatedFrameError,
 )
@@ -121,6 +123,7 @@ __all__ = [
     "ServiceQuotaExceededException",
     "SessionError",
     "SignatureError",
+    "StreamLimitError",
     "StreamResetError",
     "StreamStateError",
     "ThrottlingException",

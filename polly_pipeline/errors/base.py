@@ -19,6 +19,7 @@ __all__ = [
     "ServerSideError",
     "SessionError",
     "SignatureError",
+    "StreamLimitError",
     "StreamStateError",
     "TruncatedFrameError",
 ]
@@ -64,6 +65,14 @@ class CredentialsError(PollyPipelineError):
 
 class StreamStateError(PollyPipelineError, RuntimeError):
     """The call is not allowed in the stream's current state (e.g. sending after closing)."""
+
+
+class StreamLimitError(PollyPipelineError):
+    """Every stream slot of a client (``PollyStreamingClient(max_streams=N)``) stayed taken.
+
+    Raised when a stream waited ``slot_timeout`` seconds for one of the client's ``max_streams``
+    slots (a session waits on, within ``RetryPolicy.max_throttle_wait``).
+    """
 
 
 class SessionError(PollyPipelineError):

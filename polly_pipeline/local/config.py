@@ -214,6 +214,10 @@ class LocalServiceConfig:
         max_stream_duration: seconds a stream may live (quota ``input-stream-timeout``).
         max_clock_skew: how far a request's or event's date may be from the service's clock.
         max_concurrent_streams: the HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS advertised.
+        max_streams: when set, the account-wide limit of synthesis streams in progress at
+            once, over all connections: a stream beyond it is refused with HTTP 400
+            ``ThrottlingException`` before it starts, as Amazon Polly refuses a stream over
+            the account's quota.
         latency: the latency model.
         faults: the fault plan.
         audio_event_bytes: the largest audio payload per AudioEvent.
@@ -239,6 +243,7 @@ class LocalServiceConfig:
     max_stream_duration: float = 600.0
     max_clock_skew: timedelta = timedelta(minutes=5)
     max_concurrent_streams: int = 100
+    max_streams: int | None = None
     latency: LatencyModel = field(default_factory=LatencyModel)
     faults: FaultPlan = field(default_factory=FaultPlan)
     audio_event_bytes: int = 8 * 1024
@@ -254,6 +259,15 @@ class LocalServiceConfig:
             raise ConfigurationError("service timeouts must be > 0 seconds")
         if self.max_concurrent_streams < 1:
             raise ConfigurationError("max_concurrent_streams must be >= 1")
+        if self.max_streams is not None and (
+            isinstance(self.max_streams, bool)
+            or not isinstance(self.max_streams, int)
+            or self.max_streams < 1
+        ):
+            raise ConfigurationError(
+                f"max_streams must be a whole number >= 1 (or None: no limit), "
+                f"got {self.max_streams!r}"
+            )
         bounds = {
             "audio_event_bytes": self.audio_event_bytes,
             "render_ahead_bytes": self.render_ahead_bytes,

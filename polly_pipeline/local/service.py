@@ -34,6 +34,7 @@ from polly_pipeline.errors import (
     ValidationException,
 )
 from polly_pipeline.local import demo_llm
+from polly_pipeline.local.admission import StreamAdmission
 from polly_pipeline.local.auth import Authenticator
 from polly_pipeline.local.budget import ByteBudget
 from polly_pipeline.local.certs import TLSMaterial
@@ -117,6 +118,8 @@ class LocalPollyService(AsyncResource):
         self._auth = Authenticator(self.config, self._clock)
         self._rest = RestOperations(self._auth, self.config)
         self._router = self._mount()
+        #: the account's synthesis streams in progress, over all connections (``max_streams``)
+        self.admission = StreamAdmission(self.config.max_streams)
         self._budgets: weakref.WeakKeyDictionary[ConnectionControl, ByteBudget] = (
             weakref.WeakKeyDictionary()
         )
@@ -312,38 +315,39 @@ class LocalPollyService(AsyncResource):
                 )
             )
         params, voice = self._params(dict(request.headers))
-        fault = self.config.faults.next_fault()
-        record = StreamRecord(new_request_id(), params, fault=fault)
-        self.streams.append(record)
-        if fault is not None and fault.at == "before_headers":
-            record.outcome = f"fault:{fault.kind}@before_headers"
-            try:
-                await apply_fault(fault, responder)
-            except ServiceException as exc:
-                raise OperationError.of(exc) from None
-            except Exception:
-                return
-        await responder.send_headers(
-            200,
-            [
-                ("content-type", "application/vnd.amazon.eventstream"),
-                ("x-amzn-requestid", record.request_id),
-            ],
-        )
-        session = SynthesisSession(
-            request=request,
-            body=body,
-            responder=responder,
-            config=self.config,
-            verified=verified,
-            params=params,
-            voice=voice,
-            fault=fault,
-            record=record,
-            clock=self._clock,
-            connection_budget=self._connection_budget(responder.connection),
-        )
-        await session.run()
+        with self.admission.slot():  # ThrottlingException beyond the account's limit
+            fault = self.config.faults.next_fault()
+            record = StreamRecord(new_request_id(), params, fault=fault)
+            self.streams.append(record)
+            if fault is not None and fault.at == "before_headers":
+                record.outcome = f"fault:{fault.kind}@before_headers"
+                try:
+                    await apply_fault(fault, responder)
+                except ServiceException as exc:
+                    raise OperationError.of(exc) from None
+                except Exception:
+                    return
+            await responder.send_headers(
+                200,
+                [
+                    ("content-type", "application/vnd.amazon.eventstream"),
+                    ("x-amzn-requestid", record.request_id),
+                ],
+            )
+            session = SynthesisSession(
+                request=request,
+                body=body,
+                responder=responder,
+                config=self.config,
+                verified=verified,
+                params=params,
+                voice=voice,
+                fault=fault,
+                record=record,
+                clock=self._clock,
+                connection_budget=self._connection_budget(responder.connection),
+            )
+            await session.run()
 
     def _connection_budget(self, connection: ConnectionControl) -> ByteBudget:
         """The render-ahead budget all streams of ``connection`` share."""

@@ -153,12 +153,15 @@ class TurnDriver:
         self._legs: list[_Leg] = []
         self.first_text_at: float | None = None
         self.first_emit_at: float | None = None
+        #: when the chain's first stream was asked for, until it opened (a refusal's wait)
+        self._opening_since: float | None = None
 
     async def run(self) -> None:
         """Deliver the turn; returns when all its audio is out.
 
         Raises:
-            SessionError: ``RetryPolicy.max_attempts`` failures in a row without progress.
+            SessionError: ``RetryPolicy.max_attempts`` failures in a row without progress, or
+                ``RetryPolicy.max_throttle_wait`` seconds spent waiting after quota refusals.
             PollyPipelineError: an error that cannot be retried, unchanged.
         """
         context = self.context
@@ -176,9 +179,14 @@ class TurnDriver:
                 rejected = failed_leg is not None and failed_leg.link.rejected_keepalive(
                     failed.cause
                 )
+                spent = 0.0 if self._opening_since is None else now() - self._opening_since
+                self._opening_since = None
                 decision = self.ledger.fail(
-                    span, failed.cause, context.rate.conservative, retryable=rejected
+                    span, failed.cause, context.rate.conservative, spent, retryable=rejected
                 )
+                if decision.throttled:
+                    self.metrics.throttles += 1
+                    self.metrics.throttled_seconds = self.ledger.throttled_seconds
                 for leg in self._legs:
                     if leg.link.error is None:
                         context.streams.retire(leg.link)
@@ -188,17 +196,24 @@ class TurnDriver:
                 if decision.outcome is Outcome.RAISE:
                     raise failed.cause from None
                 if decision.outcome is Outcome.GIVE_UP:
-                    raise SessionError(
-                        f"turn {self.turn_id} failed {decision.failures} times in a row without "
-                        f"progress; last error: {failed.cause}",
-                        attempts=self.metrics.streams,
+                    raise self._give_up(
+                        decision.failures, decision.throttled, failed.cause
                     ) from failed.cause
                 self.metrics.characters_resent += decision.resent
-                self.metrics.retries += 1
                 delay = context.retry.delay(decision.failures, context.rng)
+                if decision.throttled:  # wait for a slot, within the throttle budget
+                    delay = self.ledger.throttle_wait(delay)
+                    self.metrics.throttled_seconds = self.ledger.throttled_seconds
+                else:
+                    self.metrics.retries += 1
                 context.emit(
                     StreamRetry(
-                        self.turn_id, decision.failures, delay, str(failed.cause), decision.resume
+                        self.turn_id,
+                        decision.failures,
+                        delay,
+                        str(failed.cause),
+                        decision.resume,
+                        throttled=decision.throttled,
                     )
                 )
                 log.info(
@@ -212,6 +227,19 @@ class TurnDriver:
         finally:
             await self.close_streams()
 
+    def _give_up(self, failures: int, throttled: bool, cause: BaseException) -> SessionError:
+        if throttled:
+            what = (
+                f"was refused streams for a concurrency or rate quota {failures} times in a row "
+                f"and waited {self.ledger.throttled_seconds:.1f}s in all for a slot (raise "
+                "RetryPolicy.max_throttle_wait to wait longer, or run fewer streams at once)"
+            )
+        else:
+            what = f"failed {failures} times in a row without progress"
+        return SessionError(
+            f"turn {self.turn_id} {what}; last error: {cause}", attempts=self.metrics.streams
+        )
+
     async def close_streams(self) -> None:
         """Close the streams of the current chain (after it ended or was cancelled)."""
         legs, self._legs = self._legs, []
@@ -224,6 +252,11 @@ class TurnDriver:
         leg = _Leg(link, self.ledger.open_span(link.number, start))
         self._legs.append(leg)
         self.metrics.streams += 1
+        # waited for a slot: of the client's max_streams, or for a spare the service refused
+        waited = link.stream.stats.slot_wait + self.context.streams.throttled_wait
+        if waited:
+            self.ledger.throttled_seconds += waited
+            self.metrics.throttled_seconds = self.ledger.throttled_seconds
         chain.spawn(self._receive(chain, leg, before), self._name(f"receive-{link.number}"))
         return leg
 
@@ -234,7 +267,9 @@ class TurnDriver:
         context, ledger = self.context, self.ledger
         leg: _Leg | None = None
         try:
+            self._opening_since = now()
             link = await context.streams.take(purpose)
+            self._opening_since = None
             leg = self._attach(chain, link, ledger.resume, None)
             while True:
                 span = leg.span

@@ -34,6 +34,12 @@ class TurnMetrics:
             streams that completed (a failed stream reports none).
         audio_seconds: seconds of audio delivered.
         retries: streams that failed and were retried.
+        throttles: streams the service refused for a concurrency or rate quota (each time
+            the turn waited with backoff and tried again; see ``RetryPolicy.max_throttle_wait``).
+        throttled_seconds: seconds the turn waited for a slot: the backoff after those
+            refusals, the time it waited for the session's spare stream while the service
+            refused to open one, and the time its streams waited for a slot of the client's
+            ``max_streams`` (all counted against ``RetryPolicy.max_throttle_wait``).
         rollovers: planned moves to a fresh stream (age limit).
         streams: streams used by the turn.
         interrupted: True when the turn was cut short by ``interrupt()``.
@@ -46,6 +52,8 @@ class TurnMetrics:
     characters_billed: int = 0
     audio_seconds: float = 0.0
     retries: int = 0
+    throttles: int = 0
+    throttled_seconds: float = 0.0
     rollovers: int = 0
     streams: int = 0
     interrupted: bool = False
@@ -82,13 +90,18 @@ class StreamOpened:
 
 @dataclass(frozen=True)
 class StreamRetry:
-    """A stream failed mid-turn; the turn resumes on a new stream after ``delay`` seconds."""
+    """A stream failed mid-turn; the turn resumes on a new stream after ``delay`` seconds.
+
+    ``throttled``: the service refused for a concurrency or rate quota and the turn is waiting
+    for a slot (``attempt`` then counts the refusals in a row).
+    """
 
     turn_id: int
     attempt: int
     delay: float
     error: str
     resume_segment: int
+    throttled: bool = False
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from polly_pipeline.errors import (
     ServiceFailureException,
     ServiceQuotaExceededException,
+    StreamLimitError,
     StreamStateError,
     ThrottlingException,
     TransportError,
@@ -44,6 +45,7 @@ __all__ = [
     "TurnPhase",
     "classify",
     "ends_between_words",
+    "refused_for_quota",
     "rollover_due",
     "spare_fresh",
 ]
@@ -59,7 +61,25 @@ RETRYABLE: tuple[type[BaseException], ...] = (
     ThrottlingException,
     ServiceFailureException,
     ServiceQuotaExceededException,
+    StreamLimitError,
 )
+
+
+#: Quota codes of one stream's own limits (idle, duration): not a refusal to start streams.
+_STREAM_LIFE_QUOTAS = frozenset({"input-stream-inbound-event-timeout", "input-stream-timeout"})
+
+
+def refused_for_quota(exc: BaseException) -> bool:
+    """Whether a stream was refused for a concurrency or rate quota (a slot may come free).
+
+    ``ThrottlingException``, ``ServiceQuotaExceededException`` for a quota other than a
+    stream's own idle or duration limit, and the client's own cap (``StreamLimitError``).
+    """
+    if isinstance(exc, ThrottlingException | StreamLimitError):
+        return True
+    return (
+        isinstance(exc, ServiceQuotaExceededException) and exc.quota_code not in _STREAM_LIFE_QUOTAS
+    )
 
 
 class FailureKind(enum.Enum):
@@ -183,14 +203,18 @@ class Failure:
     Attributes:
         outcome: what the turn does next.
         resume: the first segment to send again (the resume point).
-        failures: consecutive failures without progress, this one included.
+        failures: consecutive failures without progress, this one included (for a quota
+            refusal: consecutive quota refusals, which have a budget of their own).
         resent: characters that going on from ``resume`` sends a second time.
+        throttled: the service refused for a concurrency or rate quota (the turn waits for
+            a slot within its throttle budget, see :meth:`TurnLedger.throttle_wait`).
     """
 
     outcome: Outcome
     resume: int
     failures: int
     resent: int
+    throttled: bool = False
 
 
 class TurnLedger:
@@ -198,10 +222,16 @@ class TurnLedger:
 
     Args:
         max_attempts: consecutive failures without progress after which the turn gives up.
+        max_throttle_wait: seconds the turn may wait in all while the service refuses its
+            streams for a concurrency or rate quota; such refusals do not count as failures.
     """
 
-    def __init__(self, max_attempts: int) -> None:
+    def __init__(self, max_attempts: int, max_throttle_wait: float = 60.0) -> None:
         self.max_attempts = max_attempts
+        self.max_throttle_wait = max_throttle_wait
+        #: seconds waited so far after quota refusals, and the consecutive refusals
+        self.throttled_seconds = 0.0
+        self.throttles = 0
         self.segments: list[Segment] = []
         #: the current chain of spans (dropped after a failure)
         self.spans: list[Span] = []
@@ -349,26 +379,55 @@ class TurnLedger:
         return index
 
     def fail(
-        self, failed: Span | None, error: BaseException, rate: float, *, retryable: bool = False
+        self,
+        failed: Span | None,
+        error: BaseException,
+        rate: float,
+        spent: float = 0.0,
+        *,
+        retryable: bool = False,
     ) -> Failure:
         """Record that ``failed``'s stream (None: no stream was open) ended with ``error``.
+
+        ``spent``: seconds the refused attempt itself waited (for a slot of the client's
+        own cap, say); a quota refusal counts them against the throttle budget.
 
         Drops the chain; the next one starts at the returned resume point. A failure counts
         towards the give-up bound only when the chain made no progress (no new segment fully
         heard, no audio on the failed stream). ``retryable`` retries an error that
         :func:`classify` calls fatal (the session knows a new stream avoids it: a rejected
-        empty keep-alive).
+        empty keep-alive). A refusal for a concurrency or rate quota without progress counts
+        against the throttle budget instead: the turn gives up once :meth:`throttle_wait` has
+        used it all.
         """
         resume = self.resume_point(failed, rate)
         progress = resume > self.resume or (failed is not None and failed.audio_seconds > 0)
-        self.failures = 1 if progress else self.failures + 1
+        throttled = not progress and refused_for_quota(error)
+        if throttled:
+            self.throttles += 1
+            self.throttled_seconds += spent
+        else:
+            self.throttles = 0
+            self.failures = 1 if progress else self.failures + 1
         resent = self.characters_in(resume, self.sent_upto)
         self.spans.clear()
         if not retryable and classify(error) is FailureKind.FATAL:
             outcome = Outcome.RAISE
-        elif self.failures >= self.max_attempts:
+        elif (
+            self.throttled_seconds >= self.max_throttle_wait
+            if throttled
+            else self.failures >= self.max_attempts
+        ):
             outcome = Outcome.GIVE_UP
         else:
             outcome = Outcome.RESUME
             self.resume = resume
-        return Failure(outcome, resume, self.failures, resent if outcome is Outcome.RESUME else 0)
+        count = self.throttles if throttled else self.failures
+        resent = resent if outcome is Outcome.RESUME else 0
+        return Failure(outcome, resume, count, resent, throttled)
+
+    def throttle_wait(self, delay: float) -> float:
+        """The part of a backoff ``delay`` the throttle budget still allows; it is spent."""
+        wait = max(0.0, min(delay, self.max_throttle_wait - self.throttled_seconds))
+        self.throttled_seconds += wait
+        return wait

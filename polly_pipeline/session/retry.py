@@ -19,17 +19,24 @@ class RetryPolicy:
         base_delay: the first backoff, in seconds.
         max_delay: the cap on any one backoff.
         jitter: spread each delay uniformly over [0, delay] (AWS "full jitter").
+        max_throttle_wait: the seconds a turn waits in all, with the same backoff, while the
+            service refuses its streams for a concurrency or rate quota
+            (``ThrottlingException``, ``ServiceQuotaExceededException`` for a quota other
+            than a stream's own idle or duration limit). Such refusals do not count towards
+            ``max_attempts``: the turn waits for a slot instead of failing, and fails with a
+            :class:`~polly_pipeline.errors.SessionError` once it has waited this long.
     """
 
     max_attempts: int = 5
     base_delay: float = 0.2
     max_delay: float = 3.0
     jitter: bool = True
+    max_throttle_wait: float = 60.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ConfigurationError("RetryPolicy.max_attempts must be >= 1")
-        if self.base_delay < 0 or self.max_delay < 0:
+        if self.base_delay < 0 or self.max_delay < 0 or self.max_throttle_wait < 0:
             raise ConfigurationError("RetryPolicy delays must be >= 0")
 
     def delay(self, retry: int, rng: random.Random | None = None) -> float:

@@ -37,6 +37,10 @@ Design, and why:
   segment in flight when the stream failed (and rarely the one before it) may be heard twice.**
   After ``RetryPolicy.max_attempts`` consecutive failures without progress the turn fails with a
   :class:`~polly_pipeline.errors.SessionError`.
+- **Account quotas.** A stream the service refuses for a concurrency or rate quota
+  (``ThrottlingException``) is not a failure: the turn waits for a slot with the same backoff,
+  for up to ``RetryPolicy.max_throttle_wait`` seconds in all, and its metrics show the wait
+  (``TurnMetrics.throttles``, ``TurnMetrics.throttled_seconds``).
 - **Barge-in.** :meth:`Turn.interrupt` stops delivery at once (no chunk is yielded after it
   returns), drops the turn's pending text, closes its streams and reports what was heard.
 

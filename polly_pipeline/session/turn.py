@@ -37,7 +37,7 @@ class Turn:
         self.metrics = TurnMetrics(turn_id)
         self.error: BaseException | None = None
         self._context = context
-        self._ledger = TurnLedger(context.retry.max_attempts)
+        self._ledger = TurnLedger(context.retry.max_attempts, context.retry.max_throttle_wait)
         self._changed = asyncio.Event()
         self._queue: asyncio.Queue[AudioChunk | BaseException | object] = asyncio.Queue()
         self._driver = TurnDriver(

@@ -21,7 +21,7 @@ from polly_pipeline.client.client import PollyStreamingClient
 from polly_pipeline.errors import PollyPipelineError
 from polly_pipeline.protocol.params import SynthesisParams
 from polly_pipeline.session.events import SessionEvent, StreamOpened
-from polly_pipeline.session.ledger import spare_fresh
+from polly_pipeline.session.ledger import refused_for_quota, spare_fresh
 from polly_pipeline.session.link import KeepAliveText, StreamLink
 from polly_pipeline.session.retry import RetryPolicy
 
@@ -81,6 +81,10 @@ class WarmStreams:
         self._wake = asyncio.Event()
         self._retiring: set[asyncio.Task[None]] = set()
         self._closed = False
+        #: set when opening a spare is refused for a concurrency or rate quota
+        self._refused = False
+        #: seconds the last :meth:`take` waited for a spare the service was refusing
+        self.throttled_wait = 0.0
 
     @property
     def started(self) -> bool:
@@ -88,9 +92,19 @@ class WarmStreams:
         return self._spare is not None or self._keeper is not None
 
     async def start(self) -> None:
-        """Open the first spare now (errors such as bad credentials surface here)."""
+        """Open the first spare now (errors such as bad credentials surface here).
+
+        A refusal for a concurrency or rate quota is not an error of the session: the keeper
+        goes on trying in the background, with backoff, and a turn waits for a slot.
+        """
         if not self.started:
-            self._hold(await self.open("spare"))
+            try:
+                self._hold(await self.open("spare"))
+            except PollyPipelineError as exc:
+                if not refused_for_quota(exc):
+                    raise
+                self._refused = True
+                log.info("no stream to pre-warm yet (%s); trying again in the background", exc)
             self._keep()
 
     async def open(self, purpose: str) -> StreamLink:
@@ -103,17 +117,28 @@ class WarmStreams:
             sample_rate=p.sample_rate,
             language_code=p.language_code,
             lexicon_names=p.lexicon_names or None,
+            # a spare never queues for a slot of the client's max_streams: turns go first
+            wait_for_slot=purpose != "spare",
         )
         self.opened += 1
         self._emit(StreamOpened(self.opened, purpose))
         return StreamLink(stream, self.opened, self.format, self.keepalive)
 
     async def take(self, purpose: str) -> StreamLink:
-        """A stream for a turn: the warm spare when it is healthy, else a new one."""
+        """A stream for a turn: the warm spare when it is healthy, else a new one.
+
+        Sets :attr:`throttled_wait` to the seconds it waited for the spare while the service
+        refused to open one for a quota.
+        """
+        self.throttled_wait = 0.0
         if self._spare is None and self._keeper is not None and not self._keeper.done():
+            loop = asyncio.get_running_loop()
+            asked, self._refused = loop.time(), False
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.keepalive_interval):
                     await self._ready.wait()
+            if self._refused:
+                self.throttled_wait = loop.time() - asked
         link, self._spare = self._spare, None
         self._ready.clear()
         self._wake.set()
@@ -177,7 +202,11 @@ class WarmStreams:
                     failures += 1
                     step = min(failures, _MAX_PREWARM_BACKOFF_STEP)
                     delay = self.retry.delay(step, self.rng)
-                    log.warning("could not pre-warm a stream (%s); retrying in %.2fs", exc, delay)
+                    self._refused = self._refused or refused_for_quota(exc)
+                    level = logging.INFO if refused_for_quota(exc) else logging.WARNING
+                    log.log(
+                        level, "could not pre-warm a stream (%s); retrying in %.2fs", exc, delay
+                    )
                     await asyncio.sleep(delay)
                     continue
                 failures = 0
