@@ -13,6 +13,7 @@ from polly_pipeline.errors import CredentialsError, ServiceException
 from polly_pipeline.local.config import LocalServiceConfig
 from polly_pipeline.local.service import LocalPollyService
 from polly_pipeline.protocol.credentials import Credentials
+from tests.client.expiring import refreshing
 from tests.conftest import TEST_TIMEOUTS
 
 TTL = 3.0
@@ -35,14 +36,7 @@ async def speak(client: PollyStreamingClient, text: str) -> bytes:
 
 async def test_a_conversation_spanning_expiry_completes(local_polly: LocalPollyService) -> None:
     issued: list[str] = []
-
-    def fetch() -> dict[str, Any]:
-        document = local_polly.issue_credentials()
-        issued.append(document["AccessKeyId"])
-        return document
-
-    # botocore's windows scaled to the TTL: refresh 1.5 s before expiry, must refresh at 1 s
-    creds = RefreshingCredentials(fetch, advisory_timeout=1.5, mandatory_timeout=1.0)
+    creds = refreshing(local_polly, issued)
     client = local_polly.client(timeouts=TEST_TIMEOUTS, credentials=creds)
     try:
         for n, text in enumerate(TURNS):
