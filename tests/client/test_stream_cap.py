@@ -21,12 +21,13 @@ from polly_pipeline.errors import (
 )
 from polly_pipeline.local.config import Fault
 from polly_pipeline.local.service import LocalPollyService
-from tests.client.counting import CountingTransport
+from tests.client.counting import RELAXED, CountingTransport
 
 
 def capped(service: LocalPollyService, n: int, **kw: Any) -> tuple[PollyStreamingClient, Any]:
     transport = CountingTransport(service)
-    return service.client(transport=transport, max_streams=n, **kw), transport
+    client = service.client(transport=transport, max_streams=n, timeouts=RELAXED, **kw)
+    return client, transport
 
 
 async def speak(client: PollyStreamingClient, text: str) -> bytes:

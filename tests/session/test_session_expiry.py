@@ -16,8 +16,8 @@ from polly_pipeline.local.config import LocalServiceConfig
 from polly_pipeline.local.service import LocalPollyService
 from polly_pipeline.session.events import RetryPolicy
 from polly_pipeline.session.session import SpeechSession
+from tests.client.counting import RELAXED
 from tests.client.expiring import refreshing
-from tests.conftest import TEST_TIMEOUTS
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ async def test_a_three_turn_conversation_spanning_expiry_is_heard_in_full(
 ) -> None:
     issued: list[str] = []
     creds = refreshing(local_polly, issued)
-    client = local_polly.client(timeouts=TEST_TIMEOUTS, credentials=creds)
+    client = local_polly.client(timeouts=RELAXED, credentials=creds)
     retry = RetryPolicy(max_attempts=2, base_delay=0.05, max_delay=0.2)
     try:
         async with SpeechSession(
