@@ -23,15 +23,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from polly_pipeline.errors import (
-    ServiceFailureException,
-    ServiceQuotaExceededException,
-    StreamLimitError,
-    StreamStateError,
-    ThrottlingException,
-    TransportError,
-    UnmodeledServiceError,
-)
+from polly_pipeline.errors import StreamStateError
+from polly_pipeline.session.failures import FailureKind, classify, refused_for_quota
 
 __all__ = [
     "POLLY_IDLE_TIMEOUT",
@@ -54,50 +47,6 @@ __all__ = [
 POLLY_MAX_STREAM_SECONDS = 600.0
 #: The service closes a stream that received no input event for this many seconds.
 POLLY_IDLE_TIMEOUT = 5.0
-
-#: Errors after which a turn goes on on a new stream (besides 5xx unmodelled errors).
-RETRYABLE: tuple[type[BaseException], ...] = (
-    TransportError,
-    ThrottlingException,
-    ServiceFailureException,
-    ServiceQuotaExceededException,
-    StreamLimitError,
-)
-
-
-#: Quota codes of one stream's own limits (idle, duration): not a refusal to start streams.
-_STREAM_LIFE_QUOTAS = frozenset({"input-stream-inbound-event-timeout", "input-stream-timeout"})
-
-
-def refused_for_quota(exc: BaseException) -> bool:
-    """Whether a stream was refused for a concurrency or rate quota (a slot may come free).
-
-    ``ThrottlingException``, ``ServiceQuotaExceededException`` for a quota other than a
-    stream's own idle or duration limit, and the client's own cap (``StreamLimitError``).
-    """
-    if isinstance(exc, ThrottlingException | StreamLimitError):
-        return True
-    return (
-        isinstance(exc, ServiceQuotaExceededException) and exc.quota_code not in _STREAM_LIFE_QUOTAS
-    )
-
-
-class FailureKind(enum.Enum):
-    """How a turn treats an error from one of its streams."""
-
-    #: the stream or the service failed us; the turn goes on on a new stream
-    RETRYABLE = "retryable"
-    #: the request itself is wrong (validation, a 4xx): resending it cannot help
-    FATAL = "fatal"
-
-
-def classify(exc: BaseException) -> FailureKind:
-    """Whether a turn may retry after ``exc`` ended one of its streams."""
-    if isinstance(exc, RETRYABLE):
-        return FailureKind.RETRYABLE
-    if isinstance(exc, UnmodeledServiceError) and (exc.status or 0) >= 500:
-        return FailureKind.RETRYABLE
-    return FailureKind.FATAL
 
 
 def rollover_due(age: float, max_age: float, *, segments_on_stream: int) -> bool:

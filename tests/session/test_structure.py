@@ -16,7 +16,7 @@ import pytest
 import polly_pipeline.session
 
 SESSION = Path(polly_pipeline.session.__file__).parent
-PURE = ("ledger.py", "rate.py", "retry.py")
+PURE = ("failures.py", "ledger.py", "rate.py", "retry.py")
 IMPURE = {"asyncio", "socket", "time", "threading", "awscrt", "ssl", "selectors"}
 
 
