@@ -242,7 +242,10 @@ class PollyStreamingClient(AsyncResource):
                 clock=self._clock,
             )
             stream = SpeechSynthesisStream(
-                params=params, signer=signer, read_timeout=self._timeouts.read
+                params=params,
+                signer=signer,
+                read_timeout=self._timeouts.read,
+                write_timeout=self._timeouts.write,
             )
             stream.stats.slot_wait = slot.waited
             transport = await self._transport.open_stream(

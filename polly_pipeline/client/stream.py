@@ -34,6 +34,7 @@ from polly_pipeline.errors import (
     PollyPipelineError,
     ReadTimeout,
     StreamStateError,
+    WriteTimeout,
 )
 from polly_pipeline.protocol.events import (
     AudioEvent,
@@ -88,12 +89,14 @@ class SpeechSynthesisStream(AsyncResource):
         params: SynthesisParams,
         signer: EventSigner,
         read_timeout: float | None,
+        write_timeout: float | None = None,
         queue_size: int = 32,
     ) -> None:
         self.params = params
         self.stats = StreamStats()
         self._machine = SynthesisStreamMachine(signer)
         self._read_timeout = read_timeout
+        self._write_timeout = write_timeout
         self._queue_size = queue_size
         self._changed = asyncio.Event()  # the machine's queue or state changed
         self._transport: _TransportStream | None = None
@@ -189,16 +192,36 @@ class SpeechSynthesisStream(AsyncResource):
         self._queued()
 
     async def _wait_for_room(self, call: StreamCall) -> None:
-        """Wait while ``queue_size`` events are queued; raise if ``call`` is not allowed."""
+        """Wait while ``queue_size`` events are queued; raise if ``call`` is not allowed.
+
+        The wait is bounded by the write deadline: a connection that takes none of the queued
+        events for that long (the service ended the stream and nobody reads its output, or
+        the network stalled) fails the stream with :class:`WriteTimeout`.
+        """
         machine = self._machine
+        deadline: float | None = None
         while True:
             if machine.state is StreamState.FAILED and machine.failure is not None:
                 raise machine.failure
             machine.check(call)
             if machine.pending_events < self._queue_size:
                 return
+            if deadline is None and self._write_timeout is not None:
+                deadline = asyncio.get_running_loop().time() + self._write_timeout
             self._changed.clear()
-            await self._changed.wait()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._changed.wait()
+            except TimeoutError:
+                timeout = self._write_timeout or 0.0
+                error = WriteTimeout(
+                    timeout,
+                    f"the connection took none of the {machine.pending_events} queued events "
+                    f"within {timeout:g}s (the service may have ended the stream: read its "
+                    "output to see why)",
+                )
+                self._fail(error)
+                raise error from None
 
     # -- output side --------------------------------------------------------------------------
 
