@@ -170,3 +170,16 @@ async def test_a_skewed_service_clock_is_measured_and_refused_beyond_five_minute
     assert found["clock"].figure in ("-1200 s", "-1199 s", "-1201 s")
     assert "behind" in found["clock"].summary
     assert "timedatectl" in (found["clock"].fix or "")
+
+
+async def test_a_service_that_refuses_empty_keepalives_passes_with_a_space(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = LocalServiceConfig(stream_regions=STREAM_REGIONS, reject_empty_text=True)
+    async with LocalPollyService(config) as service:
+        creds = service.credentials
+        _use_keys(monkeypatch, creds.access_key, creds.secret_key)
+        found = _by_name(await run_doctor(_aws_options(service)))
+    keepalive = found["keepalive"]
+    assert keepalive.status == "pass", keepalive
+    assert "a space" in (keepalive.figure or "")

@@ -57,7 +57,12 @@ async def check_stream(target: Target) -> Check:
 
 
 async def check_keepalive(target: Target, idle: float) -> Check:
-    """A warm stream survives ``idle`` seconds without text, kept alive by the session."""
+    """A warm stream survives ``idle`` seconds without text, kept alive by the session.
+
+    A service that refuses an empty TextEvent makes the session switch to a space for its later
+    streams (the refused spare is reopened once): the idle wait is then judged a second time,
+    with the space.
+    """
     from polly_pipeline.session import SpeechSession, StreamOpened  # noqa: PLC0415
 
     opened: list[StreamOpened] = []
@@ -68,10 +73,13 @@ async def check_keepalive(target: Target, idle: float) -> Check:
 
     client = target.client()
     try:
-        async with asyncio.timeout(idle + 2 * STEP_TIMEOUT):
+        async with asyncio.timeout(2 * idle + 2 * STEP_TIMEOUT):
             async with SpeechSession(client, voice_id=target.voice, on_event=on_event) as session:
                 warm = len(opened)
                 await asyncio.sleep(idle)
+                if session.keepalive_text:  # switched to a space: judge the idle wait again
+                    warm = len(opened)
+                    await asyncio.sleep(idle)
                 reopened = len(opened) - warm
                 turn = await session.begin_turn()
                 await turn.send(_SENTENCE, flush=True)
@@ -99,7 +107,8 @@ async def check_keepalive(target: Target, idle: float) -> Check:
         "keepalive",
         "pass",
         f"a stream idle for {idle:.0f} s stayed open and spoke the next turn",
-        figure=f"keep-alive every {session.keepalive_interval:.0f} s",
+        figure=f"keep-alive every {session.keepalive_interval:.0f} s"
+        + (" (a space: the service refused empty text)" if session.keepalive_text else ""),
     )
 
 
