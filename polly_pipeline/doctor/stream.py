@@ -18,6 +18,11 @@ _SENTENCE = "Hello from polly-pipeline doctor."
 _RATE = resolve_sample_rate("pcm")
 
 
+def _failed(name: str, what: str, exc: BaseException, target: Target) -> Check:
+    """The failed check ``name``: ``what`` happened, the error, and its fix."""
+    return Check(name, "fail", f"{what}: {exc}", fix=stream_fix(exc, target.region))
+
+
 async def check_stream(target: Target) -> Check:
     """A stream opens and a short sentence comes back as audio: time to first audio."""
     client = target.client()
@@ -33,12 +38,7 @@ async def check_stream(target: Target) -> Check:
                     first = time.perf_counter() - started
                 audio += chunk
     except (PollyPipelineError, TimeoutError) as exc:
-        return Check(
-            "stream",
-            "fail",
-            f"StartSpeechSynthesisStream failed: {exc}",
-            fix=stream_fix(exc, target.region),
-        )
+        return _failed("stream", "StartSpeechSynthesisStream failed", exc, target)
     finally:
         await client.aclose()
     if first is None or not audio:
@@ -88,12 +88,7 @@ async def check_keepalive(target: Target, idle: float) -> Check:
                     pass
                 metrics = await turn.wait()
     except (PollyPipelineError, TimeoutError) as exc:
-        return Check(
-            "keepalive",
-            "fail",
-            f"a turn after {idle:.0f} s idle failed: {exc}",
-            fix=stream_fix(exc, target.region),
-        )
+        return _failed("keepalive", f"a turn after {idle:.0f} s idle failed", exc, target)
     finally:
         await client.aclose()
     if reopened or metrics.retries:

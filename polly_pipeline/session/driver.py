@@ -186,7 +186,7 @@ class TurnDriver:
                 )
                 if decision.throttled:
                     self.metrics.throttles += 1
-                    self.metrics.throttled_seconds = self.ledger.throttled_seconds
+                    self._waited_for_slot()
                 for leg in self._legs:
                     if leg.link.error is None:
                         context.streams.retire(leg.link)
@@ -203,7 +203,7 @@ class TurnDriver:
                 delay = context.retry.delay(decision.failures, context.rng)
                 if decision.throttled:  # wait for a slot, within the throttle budget
                     delay = self.ledger.throttle_wait(delay)
-                    self.metrics.throttled_seconds = self.ledger.throttled_seconds
+                    self._waited_for_slot()
                 else:
                     self.metrics.retries += 1
                 context.emit(
@@ -240,6 +240,12 @@ class TurnDriver:
             f"turn {self.turn_id} {what}; last error: {cause}", attempts=self.metrics.streams
         )
 
+    def _waited_for_slot(self, seconds: float = 0.0) -> None:
+        """Count ``seconds`` more waited for a stream slot against the turn's throttle budget;
+        the turn's metrics show the total (the one place they are kept in step)."""
+        self.ledger.throttled_seconds += seconds
+        self.metrics.throttled_seconds = self.ledger.throttled_seconds
+
     async def close_streams(self) -> None:
         """Close the streams of the current chain (after it ended or was cancelled)."""
         legs, self._legs = self._legs, []
@@ -253,10 +259,7 @@ class TurnDriver:
         self._legs.append(leg)
         self.metrics.streams += 1
         # waited for a slot: of the client's max_streams, or for a spare the service refused
-        waited = link.stream.stats.slot_wait + self.context.streams.throttled_wait
-        if waited:
-            self.ledger.throttled_seconds += waited
-            self.metrics.throttled_seconds = self.ledger.throttled_seconds
+        self._waited_for_slot(link.stream.stats.slot_wait + self.context.streams.throttled_wait)
         chain.spawn(self._receive(chain, leg, before), self._name(f"receive-{link.number}"))
         return leg
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from polly_pipeline.local.certs import TLSMaterial
-from polly_pipeline.local.http import Handler, HttpServer
+from polly_pipeline.local.http import Handler, HttpServer, Request, RequestBody, Responder
 from polly_pipeline.transport import ConnectionPool, Endpoint, Timeouts, TLSConfig
 
 #: Short deadlines so every fault surfaces in about a second.
@@ -72,3 +72,18 @@ async def eventually(check: Callable[[], bool], within: float = 2.0) -> None:
     async with asyncio.timeout(within):
         while not check():  # noqa: ASYNC110  # polls counters that have no event to await
             await asyncio.sleep(0.01)
+
+
+class SlowReader:
+    """A handler that reads the request body slowly (5 ms per chunk) and answers with the
+    number of bytes it read; :attr:`consumed` is what it has read so far."""
+
+    def __init__(self) -> None:
+        self.consumed = 0
+
+    async def __call__(self, request: Request, body: RequestBody, responder: Responder) -> None:
+        await responder.send_headers(200)
+        async for data in body:
+            self.consumed += len(data)
+            await asyncio.sleep(0.005)
+        await responder.send_data(b"%d" % self.consumed)

@@ -13,7 +13,7 @@ from polly_pipeline.local.http.http2 import STREAM_WINDOW
 from polly_pipeline.transport import ConnectionPool, Timeouts, TLSConfig
 from polly_pipeline.transport.connection import RECEIVE_WINDOW
 
-from .conftest import StartServer, endpoint, queue_body
+from .conftest import SlowReader, StartServer, endpoint, queue_body
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -30,24 +30,16 @@ async def patient_pool(ca_file: str) -> AsyncIterator[ConnectionPool]:
 async def test_request_body_is_pulled_only_as_the_server_consumes(
     serve: StartServer, patient_pool: ConnectionPool
 ) -> None:
-    consumed = 0
     pulled = 0
     worst_lead = 0
 
-    async def slow_reader(request: Request, body: RequestBody, responder: Responder) -> None:
-        nonlocal consumed
-        await responder.send_headers(200)
-        async for chunk in body:
-            consumed += len(chunk)
-            await asyncio.sleep(0.005)
-        await responder.send_data(b"%d" % consumed)
-
-    server = await serve(slow_reader)
+    reader = SlowReader()
+    server = await serve(reader)
 
     async def body() -> AsyncIterator[bytes]:
         nonlocal pulled, worst_lead
         for _ in range(64):  # 2 MiB
-            worst_lead = max(worst_lead, pulled - consumed)
+            worst_lead = max(worst_lead, pulled - reader.consumed)
             pulled += CHUNK
             yield b"x" * CHUNK
 

@@ -8,11 +8,11 @@ from typing import Self
 
 import pytest
 
-from polly_pipeline.local.http import HttpServer, Request, RequestBody, Responder
+from polly_pipeline.local.http import HttpServer
 from polly_pipeline.transport import ConnectionPool, Http2Stream, ReadyBody, Timeouts, TLSConfig
 from polly_pipeline.transport.writes import AHEAD
 
-from .conftest import StartServer, endpoint
+from .conftest import SlowReader, StartServer, endpoint
 from .test_echo import echo
 
 pytestmark = pytest.mark.timeout(30)
@@ -131,18 +131,9 @@ async def test_the_body_is_not_taken_while_the_connection_is_behind(
     serve: StartServer, ca_file: str
 ) -> None:
     chunk = 32 * 1024
-    consumed = 0
     most_waiting = 0
 
-    async def slow_reader(request: Request, body: RequestBody, responder: Responder) -> None:
-        nonlocal consumed
-        await responder.send_headers(200)
-        async for data in body:
-            consumed += len(data)
-            await asyncio.sleep(0.005)
-        await responder.send_data(b"%d" % consumed)
-
-    server = await serve(slow_reader)
+    server = await serve(SlowReader())
     body = Body()
     pool = ConnectionPool(timeouts=Timeouts(read=10, write=10), tls=TLSConfig(ca_file=ca_file))
     async with pool:
