@@ -290,8 +290,9 @@ class TurnDriver:
                     await self._pace(leg.link, segment.text)
                     if self.first_text_at is None:
                         self.first_text_at = now()
+                    heard = span.audio_seconds  # all of it is the earlier segments' audio
                     await leg.link.send_text(segment.text, flush=segment.flush)
-                    ledger.sent(span)
+                    ledger.sent(span, heard)
                     continue
                 if ledger.input_complete:
                     await leg.link.end_input()

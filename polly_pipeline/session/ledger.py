@@ -122,6 +122,8 @@ class Span:
         end: one past the last segment sent on it.
         audio_seconds: seconds of audio received on it so far.
         closed: its ``StreamClosedEvent`` arrived: all its audio is in.
+        marks: for each segment sent on it, the audio seconds it had received just before
+            (that audio is surely the earlier segments').
     """
 
     number: int
@@ -129,6 +131,7 @@ class Span:
     end: int = field(init=False)
     audio_seconds: float = 0.0
     closed: bool = False
+    marks: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.end = self.start
@@ -260,9 +263,14 @@ class TurnLedger:
         self.spans.append(span)
         return span
 
-    def sent(self, span: Span) -> Segment:
-        """The next segment went out on ``span``'s stream; returns it."""
+    def sent(self, span: Span, heard: float | None = None) -> Segment:
+        """The next segment went out on ``span``'s stream; returns it.
+
+        ``heard``: the audio seconds the stream had received just before the segment was sent
+        (default: those it has now).
+        """
         segment = self.segments[span.end]
+        span.marks.append(span.audio_seconds if heard is None else heard)
         span.end += 1
         self.sent_chars = max(self.sent_chars, segment.end)
         return segment
@@ -312,8 +320,12 @@ class TurnLedger:
 
         Judged on the oldest span whose audio is not all in: each of its segments counts as
         heard only while its characters, at ``rate`` seconds per character (a conservative,
-        slow rate), fit in the audio seconds received. So the answer never skips a segment; it
-        may resend the one in flight (and rarely the one before it).
+        slow rate), fit in the audio seconds received after those of the segments before it.
+        Audio received before a segment was sent is never its own: a segment spoken slower
+        than ``rate`` (numbers, a long pause) lends its surplus to no later segment. So the
+        answer never skips a segment whose audio was not all in, unless one spoken slower than
+        ``rate`` was still being spoken when it was sent; it may resend the one in flight (and
+        rarely the one before it).
         """
         oldest = next((s for s in self.spans if not s.closed), failed)
         if oldest is None:
@@ -321,6 +333,7 @@ class TurnLedger:
         spent = 0.0
         index = oldest.start
         while index < oldest.end:
+            spent = max(spent, oldest.marks[index - oldest.start])
             spent += len(self.segments[index].text) * rate
             if spent > oldest.audio_seconds:
                 break

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from polly_pipeline.client import PollyStreamingClient
+from polly_pipeline.local.config import Fault, FaultPlan, LocalServiceConfig
 from polly_pipeline.local.in_memory import MEMORY_ENDPOINT_URL, memory_transport
 from polly_pipeline.local.service import LocalPollyService
 from polly_pipeline.protocol.events import (
@@ -145,3 +146,11 @@ def recording_client(
         transport=recording,
     )
     return client, recording
+
+
+def service_with_faults(*faults: Fault, **config: Any) -> LocalPollyService:
+    """A local service whose first streams get ``faults``, one each, in order."""
+    plan = FaultPlan()
+    for fault in faults:
+        plan.inject(fault)
+    return LocalPollyService(LocalServiceConfig(faults=plan, **config))

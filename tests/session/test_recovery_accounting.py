@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import asyncio
 
-from polly_pipeline.local.config import Fault, FaultPlan, LocalServiceConfig
+from polly_pipeline.local.config import Fault
 from polly_pipeline.local.in_memory import memory_client
-from polly_pipeline.local.service import LocalPollyService
 from polly_pipeline.session.events import RetryPolicy, StreamRetry
 from polly_pipeline.session.session import SpeechSession
 from tests.conftest import TEST_TIMEOUTS
+from tests.session.recording import service_with_faults
 
 TEXTS = [f"Sentence number {i} is long enough to take a while to say. " for i in range(4)]
 
 
 async def test_characters_resent_are_those_the_new_stream_received_again() -> None:
-    plan = FaultPlan()
-    plan.inject(Fault("reset", "mid_stream", after_audio_events=1))
-    svc = LocalPollyService(LocalServiceConfig(faults=plan))
+    svc = service_with_faults(Fault("reset", "mid_stream", after_audio_events=1))
     async with (
         memory_client(svc, timeouts=TEST_TIMEOUTS) as client,
         SpeechSession(
