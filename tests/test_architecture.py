@@ -1,15 +1,17 @@
 """The package's shape, as README's "Layout" and ARCHITECTURE.md draw it, checked on the source.
 
-Three rules a reader relies on: imports point down the layers only; no module reaches into
-the private attributes of a module in another package; modules stay small enough to read.
-The checks read the source with :mod:`ast`, so function-level (lazy) imports count too.
+Four rules a reader relies on: imports point down the layers only; no module reaches into
+the private attributes of a module in another package; modules stay small enough to read;
+plugins use only the package's supported public face. The checks read the source with
+:mod:`ast`, so function-level (lazy) imports count too.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polly_pipeline
@@ -42,9 +44,18 @@ ALLOWED: dict[str, set[str]] = {
 TOP = {"cli", "__init__", "gateway", "doctor"}
 
 
-def _modules() -> Iterator[tuple[Path, ast.Module]]:
-    for path in sorted(PACKAGE.rglob("*.py")):
+def _modules(root: Path = PACKAGE) -> Iterator[tuple[Path, ast.Module]]:
+    for path in sorted(root.rglob("*.py")):
         yield path, ast.parse(path.read_text(encoding="utf-8"))
+
+
+def _problems(root: Path, uses: Callable[[Path, ast.Module], list[str]]) -> list[str]:
+    """``path use`` for each use ``uses`` finds in each module under ``root``."""
+    return [
+        f"{path.relative_to(root)} {use}"
+        for path, tree in _modules(root)
+        for use in uses(path, tree)
+    ]
 
 
 def _part(path: Path) -> str:
@@ -130,11 +141,7 @@ def _foreign_private_uses(path: Path, tree: ast.Module, defined: dict[str, set[P
 
 def test_no_module_reaches_into_another_packages_private_attributes() -> None:
     defined = _private_names_by_package()
-    problems = [
-        f"{path.relative_to(PACKAGE)} {use}"
-        for path, tree in _modules()
-        for use in _foreign_private_uses(path, tree, defined)
-    ]
+    problems = _problems(PACKAGE, lambda path, tree: _foreign_private_uses(path, tree, defined))
     assert not problems, "private attributes used outside their package:\n" + "\n".join(problems)
 
 
@@ -198,3 +205,84 @@ def _documented_layers(markdown: str) -> dict[str, set[str]]:
 def test_architecture_md_lists_the_layers_as_the_rule_allows() -> None:
     documented = _documented_layers((PACKAGE.parent / "ARCHITECTURE.md").read_text())
     assert documented == ALLOWED, "ARCHITECTURE.md's layer table and ALLOWED disagree"
+
+
+#: The package's supported public face, for code outside it (plugins, applications): these
+#: modules, and of each only the names in its ``__all__``. Everything else is internal.
+PUBLIC_MODULES = (
+    "polly_pipeline",
+    "polly_pipeline.audio",
+    "polly_pipeline.backends",
+    "polly_pipeline.client",
+    "polly_pipeline.errors",
+    "polly_pipeline.gateway",
+    "polly_pipeline.gateway.embedded",
+    "polly_pipeline.local",
+    "polly_pipeline.pipeline",
+    "polly_pipeline.plugins",
+    "polly_pipeline.protocol",
+    "polly_pipeline.session",
+    "polly_pipeline.sinks",
+    "polly_pipeline.sources",
+    "polly_pipeline.testing",
+    "polly_pipeline.text",
+    "polly_pipeline.transport",
+)
+PLUGINS = PACKAGE.parent / "plugins"
+
+
+def _public_api() -> dict[str, set[str]]:
+    """Each public module and the names it exports."""
+    return {name: set(importlib.import_module(name).__all__) for name in PUBLIC_MODULES}
+
+
+def _package_imports(tree: ast.Module) -> Iterator[tuple[int, str, str | None]]:
+    """``(line, module, name)`` for each use of ``polly_pipeline`` (name None: the module)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module.split(".")[0] == "polly_pipeline":
+                for alias in node.names:
+                    yield node.lineno, node.module, alias.name
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "polly_pipeline":
+                    yield node.lineno, alias.name, None
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            called = node.func.attr if isinstance(node.func, ast.Attribute) else None
+            called = node.func.id if isinstance(node.func, ast.Name) else called
+            target = node.args[0].value
+            if called == "import_module" and str(target).split(".")[0] == "polly_pipeline":
+                yield node.lineno, str(target), None
+
+
+def _unsupported_uses(tree: ast.Module, api: dict[str, set[str]]) -> list[str]:
+    found: list[str] = []
+    for line, module, name in _package_imports(tree):
+        if module not in api:
+            found.append(f"line {line}: {module} is internal (public: PUBLIC_MODULES)")
+        elif name is not None and name not in api[module] and f"{module}.{name}" not in api:
+            found.append(f"line {line}: {name} is not in {module}.__all__")
+    return found
+
+
+def test_plugins_use_only_the_supported_public_face() -> None:
+    api = _public_api()
+    problems = _problems(PLUGINS, lambda _path, tree: _unsupported_uses(tree, api))
+    assert not problems, "plugins using polly_pipeline's internals:\n" + "\n".join(problems)
+
+
+def test_the_public_face_rule_catches_an_internal_import() -> None:
+    api = _public_api()
+    tree = ast.parse(
+        "from polly_pipeline.local.demo_llm import tokenize\n"
+        "from polly_pipeline.local import _internal, LocalPollyService\n"
+        "import polly_pipeline._aio\n"
+        "from polly_pipeline import sinks\n"
+        "importlib.import_module('polly_pipeline.local.certs')\n"
+    )
+    assert _unsupported_uses(tree, api) == [
+        "line 1: polly_pipeline.local.demo_llm is internal (public: PUBLIC_MODULES)",
+        "line 2: _internal is not in polly_pipeline.local.__all__",
+        "line 3: polly_pipeline._aio is internal (public: PUBLIC_MODULES)",
+        "line 5: polly_pipeline.local.certs is internal (public: PUBLIC_MODULES)",
+    ]

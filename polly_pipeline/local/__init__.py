@@ -7,7 +7,13 @@ The supported face of this layer, for applications, tests and plugin authors:
 - building a local stand-in for another service: :class:`HttpServer` (HTTP/2 + HTTP/1.1 over
   TLS) serving a :data:`Handler` (:class:`Request`, :class:`RequestBody`, :class:`Responder`),
   :class:`TLSMaterial` for its certificates, and :class:`BackgroundServer` to run any such
-  server on its own thread.
+  server on its own thread;
+- inspecting what the service did: :class:`StreamRecord` (one per synthesis stream, in
+  ``LocalPollyService.streams``), and :data:`DEMO_MODEL`, the model id of the offline demo LLM
+  the service serves beside Polly (OpenAI's chat API).
+
+Replaying the demo LLM's answers without a server is a test helper:
+:mod:`polly_pipeline.testing` (``REFERENCE_ANSWER``, ``canned_answer``, ``split_tokens``).
 
 Everything else under ``polly_pipeline.local`` is internal and may change.
 """
@@ -21,6 +27,7 @@ from polly_pipeline.local.config import (
     LatencyModel,
     LocalServiceConfig,
 )
+from polly_pipeline.local.demo_llm import DEMO_MODEL
 from polly_pipeline.local.http import (
     BodyTooLarge,
     Handler,
@@ -31,8 +38,10 @@ from polly_pipeline.local.http import (
     StreamClosed,
 )
 from polly_pipeline.local.service import LocalPollyService
+from polly_pipeline.local.stream_record import StreamRecord
 
 __all__ = [
+    "DEMO_MODEL",
     "BackgroundServer",
     "BackgroundService",
     "BodyTooLarge",
@@ -48,5 +57,6 @@ __all__ = [
     "RequestBody",
     "Responder",
     "StreamClosed",
+    "StreamRecord",
     "TLSMaterial",
 ]

@@ -3,12 +3,15 @@
 - :func:`openai_chat_source`: a streamed OpenAI (or compatible) chat completion; needs the
   ``openai`` package, imported only when this name is first used.
 - :func:`iterable_source`, :func:`file_source`, :func:`stdin_source`: text without an LLM.
+- :class:`StreamingTextSource`: the base of a model-backed source (for plugin authors adding
+  another model's API): deltas, a running tally, ``aclose()``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from polly_pipeline.sources.base import StreamingTextSource
 from polly_pipeline.sources.basic import file_source, iterable_source, stdin_source
 
 if TYPE_CHECKING:
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ChatStreamResult",
     "OpenAIChatSource",
+    "StreamingTextSource",
     "TokenUsage",
     "file_source",
     "iterable_source",

@@ -10,6 +10,9 @@ helpers also work outside pytest:
   age, pacing, backoff) run on a virtual clock that jumps to the next timer, in milliseconds.
 - :func:`scripted_tokens`: an async iterator of tokens paced like a model, with no server, for
   testing sinks and stages; :func:`split_tokens` cuts text the way the fake model does.
+- :data:`REFERENCE_ANSWER`, :func:`canned_answer` (:class:`CannedAnswer`): the answers of the
+  local service's demo LLM, for tests (and stand-ins for other model APIs) that replay them
+  without a server (:mod:`.demo`).
 
 Imports are lazy: loading the pytest plugin costs nothing for suites that do not use them.
 """
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
         run_virtual,
         virtual_clock,
     )
+    from polly_pipeline.testing.demo import REFERENCE_ANSWER, CannedAnswer, canned_answer
     from polly_pipeline.testing.fake_llm import (
         DEFAULT_ANSWER,
         FakeLLM,
@@ -35,11 +39,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_ANSWER",
+    "REFERENCE_ANSWER",
+    "CannedAnswer",
     "FakeLLM",
     "FakeLLMSource",
     "RecordedRequest",
     "VirtualClockLoop",
     "VirtualTimeExceeded",
+    "canned_answer",
     "run_virtual",
     "scripted_tokens",
     "split_tokens",
@@ -47,6 +54,9 @@ __all__ = [
 ]
 
 _MODULES = {
+    "REFERENCE_ANSWER": "demo",
+    "CannedAnswer": "demo",
+    "canned_answer": "demo",
     "DEFAULT_ANSWER": "fake_llm",
     "FakeLLM": "fake_llm",
     "FakeLLMSource": "fake_llm",

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from polly_pipeline.errors import ConfigurationError, LLMError
-from polly_pipeline.sources.base import StreamingTextSource
+from polly_pipeline.sources import StreamingTextSource
 from polly_pipeline_bedrock._errors import translate
 from polly_pipeline_bedrock._reader import StreamReader
 

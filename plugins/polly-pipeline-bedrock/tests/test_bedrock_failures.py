@@ -16,11 +16,11 @@ from polly_pipeline_bedrock import bedrock_converse_source
 from polly_pipeline_bedrock.testing import BedrockFault, LocalBedrock, LocalBedrockConfig
 
 from polly_pipeline.errors import ConfigurationError, LLMError
-from polly_pipeline.local.demo_llm import REFERENCE_ANSWER, tokenize
-from polly_pipeline.protocol.credentials import Credentials
+from polly_pipeline.protocol import Credentials
+from polly_pipeline.testing import REFERENCE_ANSWER, split_tokens
 
 QUESTION = "How does streaming speech work?"
-TOKENS = tokenize(REFERENCE_ANSWER)
+TOKENS = split_tokens(REFERENCE_ANSWER)
 
 
 async def collect(source: AsyncIterator[str], into: list[str]) -> None:

@@ -12,10 +12,10 @@ from polly_pipeline_bedrock.testing import BedrockFault, LocalBedrock, LocalBedr
 from polly_pipeline import SpeechSession
 from polly_pipeline.errors import LLMError
 from polly_pipeline.local import LocalPollyService
-from polly_pipeline.local.demo_llm import REFERENCE_ANSWER
 from polly_pipeline.pipeline import Pipeline
 from polly_pipeline.plugins import load
 from polly_pipeline.sinks import MemorySink
+from polly_pipeline.testing import REFERENCE_ANSWER
 from polly_pipeline.text import clean_markdown
 
 

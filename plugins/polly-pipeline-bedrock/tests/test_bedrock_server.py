@@ -21,7 +21,7 @@ from polly_pipeline_bedrock.testing import (
     LocalBedrockConfig,
 )
 
-from polly_pipeline.local.demo_llm import tokenize
+from polly_pipeline.testing import split_tokens
 
 PROMPT = [{"role": "user", "content": [{"text": "Tell me a joke."}]}]
 
@@ -40,10 +40,10 @@ def test_botocore_parses_every_event(bedrock: Any, local_bedrock: LocalBedrock) 
     finally:
         response["stream"].close()
     kinds = [next(iter(event)) for event in events]
-    text = tokenize("Hello there.")
+    text = split_tokens("Hello there.")
     assert kinds == [
         "messageStart",
-        *["contentBlockDelta"] * len(tokenize("Greet.")),  # reasoning text
+        *["contentBlockDelta"] * len(split_tokens("Greet.")),  # reasoning text
         "contentBlockDelta",  # reasoning signature
         "contentBlockStop",
         *["contentBlockDelta"] * len(text),
@@ -58,9 +58,9 @@ def test_botocore_parses_every_event(bedrock: Any, local_bedrock: LocalBedrock) 
     assert events[0] == {"messageStart": {"role": "assistant"}}  # the padding is not modelled
     assert events[1]["contentBlockDelta"] == {
         "contentBlockIndex": 0,
-        "delta": {"reasoningContent": {"text": tokenize("Greet.")[0]}},
+        "delta": {"reasoningContent": {"text": split_tokens("Greet.")[0]}},
     }
-    first_text = 3 + len(tokenize("Greet."))
+    first_text = 3 + len(split_tokens("Greet."))
     assert events[first_text]["contentBlockDelta"] == {
         "contentBlockIndex": 1,
         "delta": {"text": text[0]},

@@ -13,7 +13,7 @@ from conftest import FIRST_TOKEN_DELAY, MODEL, TOKENS_PER_SECOND, reader_threads
 from polly_pipeline_bedrock import ConverseStreamResult, bedrock_converse_source
 from polly_pipeline_bedrock.testing import LocalBedrock, LocalBedrockConfig
 
-from polly_pipeline.local.demo_llm import REFERENCE_ANSWER, canned_answer, tokenize
+from polly_pipeline.testing import REFERENCE_ANSWER, canned_answer, split_tokens
 
 QUESTION = "How does streaming speech work?"
 
@@ -49,7 +49,7 @@ async def test_yields_the_answer_as_it_is_written(
         arrivals.append(time.monotonic() - started)
         pieces.append(text)
     assert "".join(pieces) == REFERENCE_ANSWER
-    assert pieces == tokenize(REFERENCE_ANSWER)  # one delta per token: nothing merged or lost
+    assert pieces == split_tokens(REFERENCE_ANSWER)  # one delta per token: nothing merged or lost
     assert arrivals[0] >= FIRST_TOKEN_DELAY * 0.9
     assert arrivals[-1] - arrivals[0] >= 0.8 * (len(pieces) - 1) / TOKENS_PER_SECOND
     result = source.result
@@ -140,7 +140,7 @@ async def test_a_max_tokens_stop_is_a_warning_not_an_error(
     source = bedrock_converse_source(
         MODEL, prompt="Tell me a joke.", inference_config={"maxTokens": 4}, client=bedrock
     )
-    assert "".join(await collect(source)) == "".join(tokenize(canned("joke"))[:4])
+    assert "".join(await collect(source)) == "".join(split_tokens(canned("joke"))[:4])
     assert source.result is not None
     assert source.result.stop_reason == "max_tokens"
     assert [r.levelname for r in caplog.records] == ["WARNING"]
@@ -169,7 +169,7 @@ async def test_stopping_early_ends_the_thread_and_the_connection(
     async with bedrock_converse_source(MODEL, prompt=QUESTION, client=bedrock) as source:
         first = await anext(source)
         assert reader_threads() != []
-    assert first == tokenize(REFERENCE_ANSWER)[0]
+    assert first == split_tokens(REFERENCE_ANSWER)[0]
     assert reader_threads() == []  # aclose returned after the thread ended
     assert source.result is None
     with pytest.raises(StopAsyncIteration):
@@ -178,7 +178,7 @@ async def test_stopping_early_ends_the_thread_and_the_connection(
     await asyncio.to_thread(
         local_bedrock.wait_for, lambda reqs: reqs[-1].outcome == "client_gone", 5.0
     )
-    assert local_bedrock.requests[-1].tokens_sent < len(tokenize(REFERENCE_ANSWER)) // 2
+    assert local_bedrock.requests[-1].tokens_sent < len(split_tokens(REFERENCE_ANSWER)) // 2
     # the client is still usable
     again = bedrock_converse_source(MODEL, prompt="Tell me a joke.", client=bedrock)
     assert "".join(await collect(again)) == canned("joke")

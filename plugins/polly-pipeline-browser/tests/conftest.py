@@ -20,8 +20,8 @@ import pytest
 
 from polly_pipeline.client import PollyStreamingClient
 from polly_pipeline.local import DemoLLMConfig, LocalPollyService
-from polly_pipeline.local.demo_llm import tokenize
 from polly_pipeline.session import SpeechSession
+from polly_pipeline.testing import split_tokens
 from polly_pipeline.transport import Timeouts
 
 TEST_TIMEOUTS = Timeouts(connect=3.0, response_headers=2.0, read=2.0, write=2.0, close=1.0)
@@ -66,7 +66,7 @@ async def paced_tokens(text: str, pace: DemoLLMConfig | None = None) -> AsyncIte
     """``text`` in word-piece tokens at the demo model's pace (first-token delay, then rate)."""
     pace = pace or DemoLLMConfig()
     await asyncio.sleep(pace.first_token_delay)
-    for token in tokenize(text, pace.seed):
+    for token in split_tokens(text, pace.seed):
         yield token
         await asyncio.sleep(1 / pace.tokens_per_second)
 

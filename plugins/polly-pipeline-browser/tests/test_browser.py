@@ -16,10 +16,10 @@ from polly_pipeline_browser import BrowserSink, PlaybackEvent
 
 import polly_pipeline.sinks
 from polly_pipeline.client import PollyStreamingClient
-from polly_pipeline.local.demo_llm import REFERENCE_ANSWER
 from polly_pipeline.pipeline import Pipeline
 from polly_pipeline.session import SpeechSession
 from polly_pipeline.sinks import MemorySink
+from polly_pipeline.testing import REFERENCE_ANSWER
 from tests.conftest import Chromium, paced_tokens, pcm_session
 
 HAS_DECODER = hasattr(polly_pipeline.sinks, "StreamDecoder")

@@ -28,7 +28,7 @@ from polly_pipeline.backends import PollyOptions
 from polly_pipeline.client import PollyStreamingClient
 from polly_pipeline.errors import PollyPipelineError
 from polly_pipeline.pipeline import FlushPolicy
-from polly_pipeline.protocol.params import SynthesisParams
+from polly_pipeline.protocol import SynthesisParams
 from polly_pipeline.session import RetryPolicy, SpeechSession
 from polly_pipeline_livekit._backend import Backend
 from polly_pipeline_livekit.errors import to_api_error

@@ -11,8 +11,7 @@ from livekit import rtc
 from polly_pipeline_livekit import TTS
 
 from polly_pipeline.client import PollyStreamingClient
-from polly_pipeline.local.service import LocalPollyService
-from polly_pipeline.local.stream_record import StreamRecord
+from polly_pipeline.local import LocalPollyService, StreamRecord
 from polly_pipeline.session import RetryPolicy
 
 #: A short backoff so that tests of failures end quickly.

@@ -19,7 +19,7 @@ from livekit.agents.voice import SpeechHandle
 from polly_pipeline_livekit import TTS
 from polly_pipeline_livekit.testing import RecordingAudioOutput, ScriptedLLM
 
-from polly_pipeline.local.service import LocalPollyService
+from polly_pipeline.local import LocalPollyService
 
 ANSWER = (
     "Sure! Streaming speech starts before the answer is written. It keeps going while the "

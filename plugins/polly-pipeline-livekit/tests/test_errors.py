@@ -30,9 +30,7 @@ from polly_pipeline.errors import (
     UnmodeledServiceError,
     ValidationException,
 )
-from polly_pipeline.local.background import BackgroundService
-from polly_pipeline.local.config import Fault, LocalServiceConfig
-from polly_pipeline.local.service import LocalPollyService
+from polly_pipeline.local import BackgroundService, Fault, LocalPollyService, LocalServiceConfig
 from polly_pipeline.transport import Timeouts
 
 NO_RETRY = APIConnectOptions(max_retry=0)

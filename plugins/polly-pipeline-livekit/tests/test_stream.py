@@ -10,7 +10,7 @@ from conftest import assert_service_audio, pcm_bytes, rms, spoken_streams
 from livekit.agents import tts as lk_tts
 from polly_pipeline_livekit import TTS
 
-from polly_pipeline.local.service import LocalPollyService
+from polly_pipeline.local import LocalPollyService
 
 
 async def collect(stream: lk_tts.SynthesizeStream) -> list[lk_tts.SynthesizedAudio]:

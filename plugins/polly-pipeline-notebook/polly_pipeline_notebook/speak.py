@@ -66,7 +66,7 @@ def demo_llm() -> openai.AsyncOpenAI:
     """An ``openai`` client for the local service's offline demo model (canned answers).
 
     Use it as ``async with demo_llm() as llm:`` (or ``await llm.close()``), with
-    ``model=polly_pipeline.local.demo_llm.DEMO_MODEL``.
+    ``model=polly_pipeline.local.DEMO_MODEL``.
     """
     from polly_pipeline.backends import demo_llm_client  # noqa: PLC0415 - imports openai
 

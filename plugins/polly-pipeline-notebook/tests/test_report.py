@@ -11,7 +11,7 @@ from polly_pipeline_notebook import NotebookReport, display_report
 from polly_pipeline_notebook.player import METADATA_KEY
 
 from polly_pipeline.pipeline import PipelineReport
-from polly_pipeline.session.events import TurnMetrics
+from polly_pipeline.session import TurnMetrics
 
 
 def a_report() -> PipelineReport:

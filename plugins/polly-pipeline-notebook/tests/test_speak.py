@@ -12,7 +12,7 @@ from polly_pipeline_notebook import demo_llm, local_service, speak_in_notebook
 
 from polly_pipeline.client import PollyStreamingClient
 from polly_pipeline.errors import ConfigurationError
-from polly_pipeline.local.demo_llm import DEMO_MODEL
+from polly_pipeline.local import DEMO_MODEL
 from polly_pipeline.session import SpeechSession
 from polly_pipeline.sinks import MemorySink
 from polly_pipeline.sources import openai_chat_source

@@ -37,8 +37,7 @@ from polly_pipeline.client import PollyStreamingClient
 from polly_pipeline.errors import ConfigurationError
 from polly_pipeline.pipeline import FlushPolicy
 from polly_pipeline.session import TurnMetrics
-from polly_pipeline.text.clean import CleanOptions
-from polly_pipeline.text.segment import SegmenterOptions
+from polly_pipeline.text import CleanOptions, SegmenterOptions
 
 from polly_pipeline_pipecat.audio import polly_pcm_rate
 from polly_pipeline_pipecat.backend import Backend

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pipecat.services.settings import TTSSettings
 from pipecat.transcriptions.language import Language
 from pipecat.utils.types import NOT_GIVEN, NotGiven
-from polly_pipeline.protocol.voices import LANGUAGE_NAMES
+from polly_pipeline.protocol import LANGUAGE_NAMES
 
 __all__ = ["PollyStreamingTTSSettings", "polly_language"]
 

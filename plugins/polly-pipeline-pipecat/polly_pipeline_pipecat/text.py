@@ -19,9 +19,8 @@ from collections.abc import AsyncIterator
 from pipecat.services.tts_service import TextAggregationMode
 from polly_pipeline import SpeechSession
 from polly_pipeline.pipeline import FlushPolicy, SpeechItem, clean, segment
-from polly_pipeline.protocol.voices import voice_language
-from polly_pipeline.text.clean import CleanOptions
-from polly_pipeline.text.segment import SegmenterOptions
+from polly_pipeline.protocol import voice_language
+from polly_pipeline.text import CleanOptions, SegmenterOptions
 
 __all__ = ["TextPlan"]
 

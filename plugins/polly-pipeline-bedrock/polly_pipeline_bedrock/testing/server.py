@@ -1,7 +1,7 @@
 """Testing layer: a local Amazon Bedrock Runtime that serves ConverseStream over verified TLS.
 
 ``POST /model/{modelId}/converse-stream`` answers the way Bedrock does: SigV4 (service
-``bedrock``) is verified with the core's :func:`~polly_pipeline.protocol.sigv4.verify_request`,
+``bedrock``) is verified with the core's :func:`~polly_pipeline.protocol.verify_request`,
 bad signatures and unknown keys get the service's 403 errors, and an accepted request gets an
 ``application/vnd.amazon.eventstream`` body (``messageStart``, ``contentBlockDelta``...,
 ``contentBlockStop``, ``messageStop``, ``metadata``) paced like a model. The answers are
@@ -27,10 +27,9 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import unquote
 
-from polly_pipeline._aio import AsyncResource
 from polly_pipeline.errors import SignatureError
 from polly_pipeline.local import (
     BodyTooLarge,
@@ -41,9 +40,8 @@ from polly_pipeline.local import (
     StreamClosed,
     TLSMaterial,
 )
-from polly_pipeline.local.demo_llm import canned_answer, tokenize
-from polly_pipeline.protocol.credentials import Credentials
-from polly_pipeline.protocol.sigv4 import verify_request
+from polly_pipeline.protocol import Credentials, verify_request
+from polly_pipeline.testing import canned_answer, split_tokens
 from polly_pipeline_bedrock.testing.config import BedrockFault, LocalBedrockConfig, RecordedRequest
 from polly_pipeline_bedrock.testing.wire import (
     EVENTSTREAM_CONTENT_TYPE,
@@ -70,7 +68,7 @@ _DEFAULT_MESSAGES = {
 }
 
 
-class LocalBedrock(AsyncResource):
+class LocalBedrock:
     """A local Bedrock Runtime: ``async with LocalBedrock() as bedrock: bedrock.client()``.
 
     Args:
@@ -203,8 +201,12 @@ class LocalBedrock(AsyncResource):
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
 
-    async def _enter(self) -> None:
+    async def __aenter__(self) -> Self:
         await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     # -- the operation ----------------------------------------------------------------------
 
@@ -289,7 +291,7 @@ class LocalBedrock(AsyncResource):
         answer = config.answer
         if answer is None:
             answer = canned_answer([_as_chat(m) for m in messages]).text
-        tokens = tokenize(answer)
+        tokens = split_tokens(answer)
         stop_reason = "tool_use" if config.tool_use else "end_turn"
         max_tokens = (document.get("inferenceConfig") or {}).get("maxTokens")
         if isinstance(max_tokens, int) and max_tokens < len(tokens):
@@ -298,7 +300,7 @@ class LocalBedrock(AsyncResource):
         await responder.send_data(event_frame("messageStart", {"role": "assistant"}))
         block = 0
         if config.reasoning:
-            for piece in tokenize(config.reasoning):
+            for piece in split_tokens(config.reasoning):
                 await pacer.wait()
                 delta = {"reasoningContent": {"text": piece}}
                 await responder.send_data(_delta(block, delta))

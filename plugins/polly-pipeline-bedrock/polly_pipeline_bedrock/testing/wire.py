@@ -19,7 +19,7 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from polly_pipeline.protocol.eventstream import Header, encode_message
+from polly_pipeline.protocol import Header, encode_message
 
 __all__ = [
     "EVENTSTREAM_CONTENT_TYPE",
