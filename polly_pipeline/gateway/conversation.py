@@ -1,9 +1,12 @@
 """Gateway layer: one ``/v1/speak`` WebSocket conversation on one warm speech session.
 
-Three tasks per connection, all owned here and ended together: the reader (client messages),
-the speaker (turns, one after another, on the connection's :class:`SpeechSession`) and the
-writer (the :class:`SendBuffer`, to the socket, with a deadline per frame). A client that
-disconnects interrupts its turn; the session, its streams and every task end with it.
+Three tasks per connection, in one :class:`asyncio.TaskGroup` and ended together when any of
+them ends: the reader (client messages), the speaker (turns, one after another, on the
+connection's :class:`SpeechSession`; each turn a task in a group of its own, which an interrupt
+cancels) and the writer (the :class:`SendBuffer`, to the socket, with a deadline per frame). A
+stall flush runs in the conversation's group too. A client that disconnects interrupts its
+turn; the session, its streams and every task end with it before :meth:`Conversation.run`
+returns.
 
 The reader cleans and segments each text message as it reads it and hands the segments of the
 turn that is speaking straight to its session: no task hop per message, so a sentence's last
@@ -40,6 +43,7 @@ from polly_pipeline.gateway.messages import (
     event,
     parse_message,
 )
+from polly_pipeline.gateway.owned import OwnedTasks
 from polly_pipeline.gateway.rate import TokenBucket
 from polly_pipeline.gateway.send_buffer import BufferOverflow, SendBuffer
 from polly_pipeline.gateway.turn_input import TurnInput
@@ -99,32 +103,24 @@ class Conversation:
         self._input: TurnInput | None = None
         self._speaking: tuple[TurnInput, asyncio.Task[None]] | None = None
         self._numbers = 0
+        self._tasks = OwnedTasks()
         self.stats = ConversationStats()
 
     async def run(self) -> None:
         """Read messages until the client leaves, then end everything this conversation owns."""
-        writer = asyncio.create_task(
-            write_frames(self._ws, self._out, self._limits.send_timeout), name="gateway-writer"
-        )
-        speaker = asyncio.create_task(self._speak_turns(), name="gateway-speaker")
-        reader = asyncio.create_task(self._read(), name="gateway-reader")
         try:
-            done, _ = await asyncio.wait(
-                {writer, reader, speaker}, return_when=asyncio.FIRST_COMPLETED
+            await self._tasks.run(
+                ("gateway-writer", write_frames(self._ws, self._out, self._limits.send_timeout)),
+                ("gateway-speaker", self._speak_turns()),
+                ("gateway-reader", self._read()),
             )
-            for task in done:
-                if not task.cancelled() and task.exception() is not None:
-                    log.error("conversation task failed", exc_info=task.exception())
         finally:
-            for task in (reader, speaker, writer):
-                task.cancel()
             waiting = {id(t): t for t in (*self._turns, *([self._input] if self._input else []))}
             for turn in waiting.values():
                 turn.close()
                 if turn.begun is not None and not turn.begun.done:
                     with contextlib.suppress(PollyPipelineError):
                         await turn.begun.interrupt()
-            await asyncio.gather(reader, speaker, writer, return_exceptions=True)
             if self._session is not None:
                 await self._session.aclose()
             if self._on_end is not None:
@@ -241,6 +237,7 @@ class Conversation:
                 self._turn_text(self._session, self._start),
                 self._out,
                 self._policy.stall_after,
+                self._tasks.spawn,
             )
         if turn.characters + len(message.text) > self._limits.max_turn_chars:
             raise ProtocolViolation(
@@ -323,14 +320,13 @@ class Conversation:
                 self._turn_ready.clear()
                 await self._turn_ready.wait()
             turn = self._turns.popleft()
-            task = asyncio.create_task(self._speak(turn), name=f"gateway-turn-{turn.number}")
-            self._speaking = (turn, task)
-            try:
-                await asyncio.gather(task, return_exceptions=True)
+            try:  # an interrupt cancels the turn's task; the conversation's end, all of it
+                async with asyncio.TaskGroup() as group:
+                    task = group.create_task(self._speak(turn), name=f"gateway-turn-{turn.number}")
+                    self._speaking = (turn, task)
+            except* Exception as failed:  # not the client's doing: logged, the next turn goes on
+                log.error("turn %d failed", turn.number, exc_info=failed)
             finally:
-                if not task.done():  # the conversation is ending
-                    task.cancel()
-                    await asyncio.gather(task, return_exceptions=True)
                 self._speaking = None
 
     async def _begin(self, turn: TurnInput, *, wait: bool) -> Turn:

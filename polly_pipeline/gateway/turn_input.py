@@ -3,14 +3,17 @@
 The reader hands each turn's segments to :meth:`TurnInput.deliver`: sent to the session's turn
 at once once it speaks (each announced to the client by a ``segment`` event), held until then.
 While the turn waits for more text, a stall watch flushes what it holds if the source goes quiet
-for the flush policy's ``stall_after`` seconds.
+for the flush policy's ``stall_after`` seconds (a timer; the flush itself runs as a task of the
+conversation, which cancels and awaits it when it ends).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from polly_pipeline.errors import PollyPipelineError
 from polly_pipeline.gateway.messages import event
@@ -31,12 +34,15 @@ class TurnInput:
         text: cleans and segments the turn's text.
         out: where the turn's ``segment`` events go.
         stall_after: seconds without text after which what the turn holds is flushed.
+        spawn: runs the stall flush as a task its owner (the conversation) cancels and awaits
+            when it ends; returns None if it is ending.
     """
 
     number: int
     text: TurnText
     out: SendBuffer = field(repr=False)
     stall_after: float
+    spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None] | None] = field(repr=False)
     #: Segments read before the turn started speaking (sent when it starts).
     held: list[SpeechItem] = field(default_factory=list)
     #: The session's turn, once begun.
@@ -105,7 +111,7 @@ class TurnInput:
         if loop.time() < self.stall_due - 1e-3:  # text came meanwhile: wait from then
             self.stall_timer = loop.call_at(self.stall_due, self._stall_check)
             return
-        self.stall_task = loop.create_task(self._stalled(), name="gateway-stall")
+        self.stall_task = self.spawn(self._stalled(), "gateway-stall")
 
     async def _stalled(self) -> None:
         try:
