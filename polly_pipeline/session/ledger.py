@@ -9,7 +9,9 @@ the account that recovery and rollover depend on, and decides from it:
   audio seconds received on it, and whether its ``StreamClosedEvent`` arrived (all its audio is
   in). A turn's spans form a chain; after a failure the chain is dropped and a new one starts at
   the resume point.
-- **The phase** of the turn (:class:`TurnPhase`), with its legal transitions.
+- **The phase** of the turn (:class:`~polly_pipeline.session.phase.TurnPhase`, the one
+  record of where the turn is: open, finished, done, failed with its error, or interrupted),
+  moved only by :meth:`TurnLedger.apply` along the table in :mod:`~polly_pipeline.session.phase`.
 - **Decisions**: where to resume after a stream failed (:meth:`TurnLedger.resume_point`), whether
   to roll a stream over (:func:`rollover_due`), whether an error may be retried
   (:func:`classify`) and what a failure leads to (:meth:`TurnLedger.fail`).
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 
 from polly_pipeline.errors import StreamStateError
 from polly_pipeline.session.failures import FailureKind, classify, refused_for_quota
+from polly_pipeline.session.phase import TurnMove, TurnPhase, after
 
 __all__ = [
     "POLLY_IDLE_TIMEOUT",
@@ -35,6 +38,7 @@ __all__ = [
     "Segment",
     "Span",
     "TurnLedger",
+    "TurnMove",
     "TurnPhase",
     "classify",
     "ends_between_words",
@@ -71,25 +75,6 @@ def ends_between_words(text: str) -> bool:
 def spare_fresh(age: float, max_age: float) -> bool:
     """Whether a warm spare stream is young enough to start a turn on (half its life left)."""
     return age < max_age / 2
-
-
-class TurnPhase(enum.Enum):
-    """Where a turn is, from the caller's side."""
-
-    #: text may still come
-    OPEN = "open"
-    #: ``finish()`` was called: no more text; delivery goes on
-    FINISHED = "finished"
-    #: ``interrupt()`` was called: pending text dropped, delivery stopped
-    INTERRUPTED = "interrupted"
-
-
-#: legal phase transitions (a transition to the same phase is a no-op)
-_TRANSITIONS: dict[TurnPhase, frozenset[TurnPhase]] = {
-    TurnPhase.OPEN: frozenset({TurnPhase.FINISHED, TurnPhase.INTERRUPTED}),
-    TurnPhase.FINISHED: frozenset({TurnPhase.INTERRUPTED}),
-    TurnPhase.INTERRUPTED: frozenset(),
-}
 
 
 @dataclass(frozen=True)
@@ -188,6 +173,8 @@ class TurnLedger:
         #: the current chain of spans (dropped after a failure)
         self.spans: list[Span] = []
         self.phase = TurnPhase.OPEN
+        #: why delivery failed (set when the phase becomes FAILED)
+        self.error: BaseException | None = None
         #: characters of the turn's text sent on some stream (the furthest segment end)
         self.sent_chars = 0
         #: where the current chain started
@@ -196,22 +183,24 @@ class TurnLedger:
 
     # -- the caller's side ----------------------------------------------------------------------
 
-    def move(self, phase: TurnPhase) -> None:
-        """Go to ``phase``.
+    def apply(self, move: TurnMove, error: BaseException | None = None) -> TurnPhase:
+        """Make ``move`` (``error``: why delivery failed, for :attr:`TurnMove.FAIL`).
+
+        Returns the phase after it.
 
         Raises:
-            StreamStateError: the transition is not legal (e.g. finishing an interrupted turn).
+            StreamStateError: the move is not legal in the current phase (e.g. completing a
+                turn whose input is still open); see :data:`~.phase.TURN_TRANSITIONS`.
         """
-        if phase is self.phase:
-            return
-        if phase not in _TRANSITIONS[self.phase]:
-            raise StreamStateError(f"a turn cannot go from {self.phase.value} to {phase.value}")
+        phase = after(self.phase, move)
+        if phase is TurnPhase.FAILED and self.phase is not TurnPhase.FAILED:
+            self.error = error
         self.phase = phase
+        return phase
 
     def finish(self) -> None:
-        """No more text will come (a no-op once finished or interrupted)."""
-        if self.phase is TurnPhase.OPEN:
-            self.move(TurnPhase.FINISHED)
+        """No more text will come (a no-op once finished, done, failed or interrupted)."""
+        self.apply(TurnMove.FINISH)
 
     def check_open(self) -> None:
         """Raise unless the turn takes more text.

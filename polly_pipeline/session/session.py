@@ -48,7 +48,8 @@ The parts: :mod:`~polly_pipeline.session.link` (one stream as the session uses i
 :mod:`~polly_pipeline.session.warm` (the spare stream and retirements),
 :mod:`~polly_pipeline.session.rate` (the speaking-rate model),
 :mod:`~polly_pipeline.session.ledger` (the pure turn ledger: segments, spans, resume point,
-rollover and retry decisions), :mod:`~polly_pipeline.session.turn` and
+rollover and retry decisions), :mod:`~polly_pipeline.session.phase` (where a turn is, its
+state machine), :mod:`~polly_pipeline.session.turn` and
 :mod:`~polly_pipeline.session.driver` (the turn and its asyncio driver),
 :mod:`~polly_pipeline.session.retry` (the backoff policy). This module wires them together.
 """

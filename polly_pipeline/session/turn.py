@@ -2,9 +2,11 @@
 
 The caller's side of a turn: :meth:`Turn.send` records segments in the turn's ledger,
 :meth:`Turn.finish` ends the input, :meth:`Turn.audio` yields the chunks, and
-:meth:`Turn.interrupt` is barge-in. The turn owns one driver task
-(:class:`~polly_pipeline.session.driver.TurnDriver`) that does the delivery; it sees its
-session only through a :class:`~polly_pipeline.session.driver.TurnContext`.
+:meth:`Turn.interrupt` is barge-in. Where the turn is (open, finished, done, failed with its
+error, interrupted) is the ledger's phase alone (:mod:`~polly_pipeline.session.phase`); every
+move goes through one method, which also wakes those waiting for the turn to settle. The
+turn owns one driver task (:class:`~polly_pipeline.session.driver.TurnDriver`) that does the
+delivery; it sees its session only through a :class:`~polly_pipeline.session.driver.TurnContext`.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from polly_pipeline.errors import ParameterValidationError
 from polly_pipeline.protocol.params import text_event_problems
 from polly_pipeline.session.driver import TurnContext, TurnDriver
 from polly_pipeline.session.events import InterruptReport, TurnCompleted, TurnMetrics
-from polly_pipeline.session.ledger import TurnLedger, TurnPhase
+from polly_pipeline.session.ledger import TurnLedger
 from polly_pipeline.session.link import now
+from polly_pipeline.session.phase import TurnMove, TurnPhase
 
 __all__ = ["Turn"]
 
@@ -35,7 +38,6 @@ class Turn:
     def __init__(self, context: TurnContext, turn_id: int) -> None:
         self.turn_id = turn_id
         self.metrics = TurnMetrics(turn_id)
-        self.error: BaseException | None = None
         self._context = context
         self._ledger = TurnLedger(context.retry.max_attempts, context.retry.max_throttle_wait)
         self._changed = asyncio.Event()
@@ -48,20 +50,31 @@ class Turn:
             deliver=self._queue.put_nowait,
             changed=self._changed,
         )
-        self._done = asyncio.Event()
+        #: a wake-up for wait(), set when the phase settles (never read as the state)
+        self._settled = asyncio.Event()
         self._delivered_seconds = 0.0
         self._first_delivery_at: float | None = None
         self._task = asyncio.create_task(self._drive(), name=f"polly-turn-{turn_id}")
 
     def __repr__(self) -> str:
-        interrupted = self._ledger.phase is TurnPhase.INTERRUPTED
-        state = "interrupted" if interrupted else "done" if self.done else "speaking"
+        phase = self._ledger.phase
+        state = phase.value if phase.settled else "speaking"
         return f"<Turn {self.turn_id} {state} segments={len(self._ledger.segments)}>"
+
+    @property
+    def phase(self) -> TurnPhase:
+        """Where the turn is: open, finished, done, failed or interrupted."""
+        return self._ledger.phase
 
     @property
     def done(self) -> bool:
         """True once all audio was delivered, or the turn failed or was interrupted."""
-        return self._done.is_set()
+        return self._ledger.phase.settled
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why delivery failed (None unless the turn failed)."""
+        return self._ledger.error
 
     async def settled(self) -> None:
         """Wait until delivery has ended (the turn's streams are closed)."""
@@ -79,9 +92,9 @@ class Turn:
         problems = text_event_problems(text, "text")
         if problems:
             raise ParameterValidationError(problems)
+        if self._ledger.phase is TurnPhase.FAILED and self._ledger.error is not None:
+            raise self._ledger.error
         self._ledger.check_open()
-        if self.error is not None:
-            raise self.error
         if not text and not flush:
             return
         self.metrics.characters_sent = self._ledger.add(text, flush).end
@@ -89,7 +102,7 @@ class Turn:
 
     async def finish(self) -> None:
         """No more text in this turn: the rest is flushed and the turn's stream closed."""
-        self._ledger.finish()
+        self._move(TurnMove.FINISH)
         self._changed.set()
 
     async def audio(self) -> AsyncIterator[AudioChunk]:
@@ -113,7 +126,7 @@ class Turn:
 
     async def wait(self) -> TurnMetrics:
         """Wait until the turn is done (audio may still be unread) and return its metrics."""
-        await self._done.wait()
+        await self._settled.wait()
         return self.metrics
 
     async def interrupt(self) -> InterruptReport:
@@ -122,8 +135,8 @@ class Turn:
         No chunk is yielded by :meth:`audio` after this returns; the session is ready for the
         next turn (its spare stream is already warm).
         """
-        self._ledger.move(TurnPhase.INTERRUPTED)
         self.metrics.interrupted = True
+        self._move(TurnMove.INTERRUPT)
         self._queue.put_nowait(_END)  # wake a consumer waiting for audio
         if not self._task.done():
             self._task.cancel()
@@ -134,7 +147,7 @@ class Turn:
             heard = min(heard, now() - self._first_delivery_at)
         text = self._ledger.text_sent
         rate = self._context.rate.seconds_per_character
-        report = InterruptReport(
+        return InterruptReport(
             turn_id=self.turn_id,
             characters_sent=self._ledger.sent_chars,
             text_sent=text,
@@ -142,8 +155,6 @@ class Turn:
             seconds_heard=heard,
             characters_heard=min(len(text), int(heard / rate)),
         )
-        self._complete()
-        return report
 
     # -- delivery -------------------------------------------------------------------------------
 
@@ -151,21 +162,24 @@ class Turn:
     def _interrupted(self) -> bool:
         return self._ledger.phase is TurnPhase.INTERRUPTED
 
-    def _complete(self) -> None:
-        if not self._done.is_set():
-            self._done.set()
+    def _move(self, move: TurnMove, error: BaseException | None = None) -> None:
+        """Move the turn's phase; when delivery is over, wake waiters and report it (once)."""
+        settled = self._ledger.phase.settled
+        if self._ledger.apply(move, error).settled and not settled:
+            self._settled.set()
             self._context.emit(TurnCompleted(self.metrics))
 
     async def _drive(self) -> None:
         try:
             await self._driver.run()
-            self._complete()  # all audio is queued: the next turn may begin
-            self._queue.put_nowait(_END)
         except asyncio.CancelledError:
+            # cancelled without a barge-in (the loop or its owner shut down): stop like one
+            self._move(TurnMove.INTERRUPT)
+            self._queue.put_nowait(_END)
             raise
         except BaseException as exc:
-            self.error = exc
+            self._move(TurnMove.FAIL, exc)
             self._queue.put_nowait(exc)
-        finally:
-            if not self._interrupted:
-                self._complete()
+        else:
+            self._move(TurnMove.COMPLETE)  # all audio is queued: the next turn may begin
+            self._queue.put_nowait(_END)

@@ -37,6 +37,7 @@ from polly_pipeline.session.ledger import (
     FailureKind,
     Outcome,
     TurnLedger,
+    TurnMove,
     TurnPhase,
     classify,
     rollover_due,
@@ -250,11 +251,11 @@ def test_a_finished_or_interrupted_turn_takes_no_more_text() -> None:
     ledger.finish()
     with pytest.raises(StreamStateError, match="begin a new turn"):
         ledger.add("More. ", flush=False)
-    ledger.move(TurnPhase.INTERRUPTED)
+    ledger.apply(TurnMove.INTERRUPT)
     ledger.finish()  # finishing an interrupted turn changes nothing
     assert ledger.phase is TurnPhase.INTERRUPTED
-    with pytest.raises(StreamStateError, match="from interrupted to open"):
-        ledger.move(TurnPhase.OPEN)
+    with pytest.raises(StreamStateError, match="begin a new turn"):
+        ledger.add("More. ", flush=False)
 
 
 def test_the_sent_text_is_what_reached_a_stream() -> None:
