@@ -16,6 +16,7 @@ import asyncio
 import sys
 import threading
 
+from polly_pipeline._aio import task_group
 from polly_pipeline.backends import Backends
 from polly_pipeline.cli.display import Display
 from polly_pipeline.cli.inputs import decode
@@ -143,38 +144,46 @@ class Conversation:
         kept: list[str] = []
         self.display.begin()
         before = Outputs(list(self.outputs.files))
-        speaking = asyncio.create_task(
-            answer(
-                self.backends,
-                self.session,
-                self.messages,
-                sinks=self._sinks(),
-                display=self.display,
-                kept=kept,
-                ctx=self.ctx,
-            )
-        )
+
+        async def speak() -> PipelineReport | PollyPipelineError:
+            # a failure is handed over, not raised into the group: the turn reports it
+            try:
+                return await answer(
+                    self.backends,
+                    self.session,
+                    self.messages,
+                    sinks=self._sinks(),
+                    display=self.display,
+                    kept=kept,
+                    ctx=self.ctx,
+                )
+            except PollyPipelineError as exc:
+                return exc
+
         interrupted = False
         heard: InterruptReport | None = None
         ended = False
-        while not speaking.done():
-            typed = asyncio.ensure_future(lines.get())
-            await asyncio.wait({speaking, typed}, return_when=asyncio.FIRST_COMPLETED)
-            if not typed.done():
-                typed.cancel()  # an asyncio.Queue loses no line to a cancelled get()
-                break
-            line = typed.result()
-            if line is None:  # end of input: let the answer finish, then stop
-                ended = True
-                await asyncio.wait({speaking})
-            elif line.strip():
-                pending.append(line.strip())  # asked while it speaks: next in line
-            else:
-                interrupted = True
-                heard = await self.session.interrupt()  # barge-in: audio stops now
-                speaking.cancel()
-                await asyncio.gather(speaking, return_exceptions=True)
-        self.display.end()
+        try:
+            async with task_group() as tasks:
+                speaking = tasks.create_task(speak())
+                while not speaking.done():
+                    typed = tasks.create_task(lines.get())
+                    await asyncio.wait({speaking, typed}, return_when=asyncio.FIRST_COMPLETED)
+                    if not typed.done():
+                        typed.cancel()  # an asyncio.Queue loses no line to a cancelled get()
+                        break
+                    line = typed.result()
+                    if line is None:  # end of input: let the answer finish, then stop
+                        ended = True
+                        await asyncio.wait({speaking})
+                    elif line.strip():
+                        pending.append(line.strip())  # asked while it speaks: next in line
+                    else:
+                        interrupted = True
+                        heard = await self.session.interrupt()  # barge-in: audio stops now
+                        speaking.cancel()
+        finally:
+            self.display.end()
         files = Outputs([f for f in self.outputs.files if f not in before.files])
         if interrupted:
             text = heard.text_heard if heard is not None else ""
@@ -186,12 +195,11 @@ class Conversation:
                 f"[turn {self.turns} interrupted after {seconds:.1f} s; {chars} characters heard]"
             )
             return ended
-        try:
-            report: PipelineReport = speaking.result()
-        except PollyPipelineError as exc:
-            if isinstance(exc, ConfigurationError):
-                raise  # a bad option or no sound device: no turn will work
-            self.display.line(f"[turn {self.turns} failed: {exc}]")
+        report = speaking.result()
+        if isinstance(report, PollyPipelineError):
+            if isinstance(report, ConfigurationError):
+                raise report  # a bad option or no sound device: no turn will work
+            self.display.line(f"[turn {self.turns} failed: {report}]")
             if kept:
                 self.messages.append({"role": "assistant", "content": "".join(kept)})
             return ended

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from polly_pipeline._aio import task_group
 from polly_pipeline.errors import PollyPipelineError
 
 if TYPE_CHECKING:
@@ -154,8 +155,14 @@ def _cmd_local(args: argparse.Namespace, ctx: object = None) -> int:
     config = local_config(args)
     ca_file = args.ca_file or _default_ca_file()
 
+    async def rewrite(service: LocalPollyService, path: Path, ttl: float) -> None:
+        try:
+            await keep_credentials_written(service.issue_credentials, path, ttl)
+        except OSError as exc:  # reported; the service keeps serving (the file's set expires)
+            print(f"could not rewrite {path}: {exc}", file=sys.stderr, flush=True)
+
     async def serve() -> None:
-        async with LocalPollyService(config, ca_file=ca_file) as service:
+        async with LocalPollyService(config, ca_file=ca_file) as service, task_group() as tasks:
             creds = service.credentials
             url = service.endpoint_url
             print("Local Polly service (offline voice; a stand-in for Amazon Polly)")
@@ -177,9 +184,7 @@ def _cmd_local(args: argparse.Namespace, ctx: object = None) -> int:
             rotating = None
             if args.credentials_ttl is not None:
                 path = Path(f"{service.ca_file}.credentials.json")
-                rotating = asyncio.create_task(
-                    keep_credentials_written(service.issue_credentials, path, args.credentials_ttl)
-                )
+                rotating = tasks.create_task(rewrite(service, path, args.credentials_ttl))
                 print(f"  temporary    credentials rewritten to {path} every half TTL; use them")
                 print(f"               with a profile's credential_process = cat {path}")
             print("Press Ctrl-C to stop.", flush=True)
@@ -188,7 +193,6 @@ def _cmd_local(args: argparse.Namespace, ctx: object = None) -> int:
             finally:
                 if rotating is not None:
                     rotating.cancel()
-                    await asyncio.gather(rotating, return_exceptions=True)
 
     try:
         asyncio.run(serve())

@@ -8,13 +8,12 @@ start before all the text exists.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from polly_pipeline._aio import AsyncResource
+from polly_pipeline._aio import AsyncResource, task_group
 from polly_pipeline.client.clock_skew import SkewCorrectedClock
 from polly_pipeline.client.config import (
     CredentialsProvider,
@@ -304,24 +303,24 @@ class PollyStreamingClient(AsyncResource):
             raise ConfigurationError(f"text_type must be 'text' or 'ssml', got {text_type!r}")
         if not isinstance(text, str):
             raise ConfigurationError(f"text must be a string, got {type(text).__name__}")
-        async with self.open_stream(
-            voice_id=voice_id,
-            engine=engine,
-            language_code=language_code,
-            output_format=output_format,
-            sample_rate=sample_rate,
-            lexicon_names=lexicon_names,
-            use_pool=use_pool,
-        ) as stream:
-            sender = asyncio.create_task(_send_all(stream, text, text_type))
-            try:
-                async for chunk in stream.audio():
-                    yield chunk
-                await sender
-            finally:
-                if not sender.done():
-                    sender.cancel()
-                    await asyncio.gather(sender, return_exceptions=True)
+        async with (
+            self.open_stream(
+                voice_id=voice_id,
+                engine=engine,
+                language_code=language_code,
+                output_format=output_format,
+                sample_rate=sample_rate,
+                lexicon_names=lexicon_names,
+                use_pool=use_pool,
+            ) as stream,
+            task_group() as tasks,
+        ):
+            sender = tasks.create_task(_send_all(stream, text, text_type))
+            async for chunk in stream.audio():
+                yield chunk
+            failure = await sender
+            if failure is not None:
+                raise failure
 
     # -- lifetime -------------------------------------------------------------------------------
 
@@ -331,13 +330,21 @@ class PollyStreamingClient(AsyncResource):
         await self._transport.aclose()
 
 
-async def _send_all(stream: SpeechSynthesisStream, text: str, text_type: str) -> None:
-    if text_type == "ssml":
-        await stream.send_ssml(text)
-    else:
-        for part in split_text(text):
-            await stream.send_text(part)
-    await stream.end_input()
+async def _send_all(stream: SpeechSynthesisStream, text: str, text_type: str) -> Exception | None:
+    """Send the text and end the input; a failure is returned, raised after the audio.
+
+    (Raised in the task, it would cancel the audio's consumer at whatever it is doing.)
+    """
+    try:
+        if text_type == "ssml":
+            await stream.send_ssml(text)
+        else:
+            for part in split_text(text):
+                await stream.send_text(part)
+        await stream.end_input()
+    except Exception as exc:
+        return exc
+    return None
 
 
 def split_text(text: str, limit: int = MAX_EVENT_TEXT_CHARS) -> list[str]:

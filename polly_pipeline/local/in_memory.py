@@ -21,10 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from polly_pipeline._aio import TaskSet
 from polly_pipeline.errors import (
     ConnectionClosedError,
     StreamResetError,
@@ -50,6 +52,8 @@ if TYPE_CHECKING:
     from polly_pipeline.local.service import LocalPollyService
 
 __all__ = ["InMemoryTransport", "memory_client", "memory_transport"]
+
+log = logging.getLogger(__name__)
 
 #: Request bytes the handler may have unread before the client's body waits (flow control).
 WINDOW = 1024 * 1024
@@ -141,7 +145,8 @@ class _Exchange:
         self._window.set()
         self.body = RequestBody(self._credit)
         self.responder = _Responder(connection, self)
-        self._tasks: list[asyncio.Task[None]] = []
+        #: the handler and the body pump: this exchange's, cancelled and awaited on close
+        self.tasks = TaskSet(log)
         self.on_close: Callable[[_Exchange], None] = lambda _: None
 
     def __repr__(self) -> str:
@@ -253,9 +258,7 @@ class _Exchange:
         self.body.set_exception(StreamClosed("the client closed the stream"))
         self._drained.set()
         self._changed.set()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.tasks.aclose()
 
 
 class InMemoryTransport:
@@ -310,11 +313,8 @@ class InMemoryTransport:
         exchange.on_close = self._exchanges.discard
         self._conn.exchanges.add(exchange)
         self._exchanges.add(exchange)
-        loop = asyncio.get_running_loop()
-        exchange._tasks = [
-            loop.create_task(self._serve(request, exchange)),
-            loop.create_task(exchange.pump(body)),
-        ]
+        exchange.tasks.start(self._serve(request, exchange), name="polly-memory-handler")
+        exchange.tasks.start(exchange.pump(body), name="polly-memory-pump", on_done=_pumped)
         return exchange
 
     async def _serve(self, request: Request, exchange: _Exchange) -> None:
@@ -328,6 +328,12 @@ class InMemoryTransport:
         exchanges = list(self._exchanges)
         await asyncio.gather(*(e.aclose() for e in exchanges), return_exceptions=True)
         self._exchanges.clear()
+
+
+def _pumped(task: asyncio.Task[None]) -> None:
+    """The client's body ended; one that failed ends the request body (debug, not an error)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("in-memory request body failed: %r", task.exception())
 
 
 #: The endpoint in-memory clients sign their requests for.

@@ -25,6 +25,7 @@ from typing import Any
 
 import botocore.eventstream
 
+from polly_pipeline._aio import task_group
 from polly_pipeline.audio import StreamEncoder
 from polly_pipeline.errors import (
     ServiceException,
@@ -123,18 +124,13 @@ class SynthesisSession:
 
     async def run(self) -> None:
         """Run reader, synthesizer and writer until the stream ends one way or another."""
-        tasks = [
-            asyncio.create_task(self._read(), name="polly-local-reader"),
-            asyncio.create_task(self._synthesize(), name="polly-local-synth"),
-            asyncio.create_task(self._write(), name="polly-local-writer"),
-        ]
         error: ServiceException | None = None
         try:
-            async with asyncio.timeout(self._config.max_stream_duration):
-                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            failed = [t.exception() for t in done if not t.cancelled() and t.exception()]
-            if failed:
-                raise failed[0]  # type: ignore[misc]
+            # the first failure ends the other two (so frames never interleave) and is raised
+            async with asyncio.timeout(self._config.max_stream_duration), task_group() as tasks:
+                tasks.create_task(self._read(), name="polly-local-reader")
+                tasks.create_task(self._synthesize(), name="polly-local-synth")
+                tasks.create_task(self._write(), name="polly-local-writer")
             self.record.outcome = "completed"
         except TimeoutError:
             self.record.outcome = "input-stream-timeout"
@@ -153,10 +149,6 @@ class SynthesisSession:
             if not self.record.outcome.startswith("fault:"):
                 self.record.outcome = "client-gone"
         finally:
-            # stop every task before writing anything else, so frames never interleave
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             for budget in self._budgets:
                 budget.release(self._held)  # the connection's budget outlives this stream
             self._held = 0

@@ -24,6 +24,7 @@ from typing import Literal
 
 from aiostream.core import pipable_operator, streamcontext
 
+from polly_pipeline._aio import task_group
 from polly_pipeline.audio import AudioChunk
 from polly_pipeline.pipeline.continuity import AudioAhead
 from polly_pipeline.pipeline.flush import FlushPolicy
@@ -104,48 +105,48 @@ async def segment(
         else:
             queue.put_nowait(_END)
 
-    reader = asyncio.create_task(read(), name="polly-pipeline-segment-reader")
     count = 0
     unflushed = False  # text went out since the last Force
-    try:
-        while True:
-            waiting = unflushed or bool(segmenter.pending.strip())
-            wait = policy.stall_after if waiting and policy.flushes_on_stall else None
-            try:
-                item = await asyncio.wait_for(queue.get(), wait)
-            except TimeoutError:
-                # the source went quiet (a model thinking, a tool call): speak what is here,
-                # even a sentence still held for lookahead, rather than wait in silence
-                held = segmenter.flush()
-                count += len(held)
-                for n, seg in enumerate(held):
-                    yield SpeechItem(seg.text, n == len(held) - 1, "stall")
-                if not held:
-                    yield SpeechItem("", True, "stall")
-                unflushed = False
-                continue
-            if item is _END or isinstance(item, BaseException):
-                for seg in segmenter.flush():
-                    flush = policy.flush_segment(count)
+    # the reader hands every failure to the queue, so it never fails into the group while
+    # this generator waits at a yield
+    async with task_group() as tasks:
+        reader = tasks.create_task(read(), name="polly-pipeline-segment-reader")
+        try:
+            while True:
+                waiting = unflushed or bool(segmenter.pending.strip())
+                wait = policy.stall_after if waiting and policy.flushes_on_stall else None
+                try:
+                    item = await asyncio.wait_for(queue.get(), wait)
+                except TimeoutError:
+                    # the source went quiet (a model thinking, a tool call): speak what is here,
+                    # even a sentence still held for lookahead, rather than wait in silence
+                    held = segmenter.flush()
+                    count += len(held)
+                    for n, seg in enumerate(held):
+                        yield SpeechItem(seg.text, n == len(held) - 1, "stall")
+                    if not held:
+                        yield SpeechItem("", True, "stall")
+                    unflushed = False
+                    continue
+                if item is _END or isinstance(item, BaseException):
+                    for seg in segmenter.flush():
+                        flush = policy.flush_segment(count)
+                        count += 1
+                        yield SpeechItem(seg.text, flush, seg.reason)
+                    if isinstance(item, BaseException):
+                        raise item
+                    return
+                assert isinstance(item, str)
+                hurry = policy.catch_up(ahead.ahead(loop.time()))
+                segmenter.hurry = hurry
+                for seg in segmenter.feed(item):
+                    flush = hurry or policy.flush_segment(count)
                     count += 1
+                    ahead.sent(loop.time(), len(seg.text.strip()) * rate())
+                    unflushed = not flush
                     yield SpeechItem(seg.text, flush, seg.reason)
-                if isinstance(item, BaseException):
-                    raise item
-                return
-            assert isinstance(item, str)
-            hurry = policy.catch_up(ahead.ahead(loop.time()))
-            segmenter.hurry = hurry
-            for seg in segmenter.feed(item):
-                flush = hurry or policy.flush_segment(count)
-                count += 1
-                ahead.sent(loop.time(), len(seg.text.strip()) * rate())
-                unflushed = not flush
-                yield SpeechItem(seg.text, flush, seg.reason)
-    finally:
-        if not reader.done():
+        finally:
             reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await reader
 
 
 @pipable_operator
@@ -174,17 +175,18 @@ async def speak(
             with contextlib.suppress(Exception):
                 await turn.finish()
 
-    feeder = asyncio.create_task(feed(), name="polly-pipeline-speak-feed")
     completed = False
-    try:
-        async for chunk in turn.audio():
-            yield chunk
-        completed = True
-    finally:
-        if not completed:
-            feeder.cancel()
-            await turn.interrupt()
-        with contextlib.suppress(asyncio.CancelledError):
-            await feeder
+    # the feeder hands its failure over in ``failure``: it never fails into the group while
+    # this generator waits at a yield
+    async with task_group() as tasks:
+        feeder = tasks.create_task(feed(), name="polly-pipeline-speak-feed")
+        try:
+            async for chunk in turn.audio():
+                yield chunk
+            completed = True
+        finally:
+            if not completed:
+                feeder.cancel()
+                await turn.interrupt()
     if failure:
         raise failure[0]

@@ -25,6 +25,7 @@ from typing import Any
 from awscrt import http as crt_http
 from awscrt import io as crt_io
 
+from polly_pipeline._aio import task_group
 from polly_pipeline.errors import ConnectError, ConnectTimeout
 from polly_pipeline.transport.config import Endpoint, Timeouts, TLSConfig
 from polly_pipeline.transport.crt import CA_HINT, connect_error, post
@@ -192,41 +193,41 @@ class Connection:
 
         deadline = loop.time() + timeouts.connect
         probe: asyncio.Task[str | None] | None = None
-        try:
-            await asyncio.wait({arrived}, timeout=min(PROBE_AFTER, timeouts.connect / 4))
-            if not arrived.done():
-                probe = loop.create_task(certificate_problem(endpoint, tls))
-                either: set[asyncio.Future[Any]] = {arrived, probe}
-                await asyncio.wait(
-                    either, timeout=deadline - loop.time(), return_when=asyncio.FIRST_COMPLETED
-                )
-                problem = probe.result() if probe.done() else None
-                if problem is not None and probe_is_authoritative(tls):
-                    raise _certificate_error(endpoint, problem)
+        # the probe (a plain TLS handshake that names a certificate problem) ends with the attempt
+        async with task_group() as tasks:
+            try:
+                await asyncio.wait({arrived}, timeout=min(PROBE_AFTER, timeouts.connect / 4))
                 if not arrived.done():
-                    await asyncio.wait({arrived}, timeout=deadline - loop.time())
-            if not arrived.done():
-                problem = probe.result() if probe is not None and probe.done() else None
-                if problem is not None:
-                    raise _certificate_error(endpoint, problem)
-                raise ConnectTimeout(
-                    timeouts.connect, f"TCP connect and TLS handshake with {endpoint}"
-                )
-            setup = arrived.result()
-            exc = setup.exception()
-            if exc is not None:
-                raise connect_error(exc, endpoint, timeouts.connect) from exc
-            self.crt = setup.result()
-            # small frames must not wait for the server's delayed ACK (see nodelay)
-            tuned = disable_nagle(endpoint.port, sockets_before)
-            log.debug("connection %d: TCP_NODELAY set on %d socket(s)", self.id, tuned)
-        finally:
-            if probe is not None and not probe.done():
-                probe.cancel()
-            if probe is not None:
-                await asyncio.gather(probe, return_exceptions=True)
-            if not arrived.done():
-                arrived.cancel()  # a late connection is closed by deliver()
+                    probe = tasks.create_task(certificate_problem(endpoint, tls))
+                    either: set[asyncio.Future[Any]] = {arrived, probe}
+                    await asyncio.wait(
+                        either, timeout=deadline - loop.time(), return_when=asyncio.FIRST_COMPLETED
+                    )
+                    problem = probe.result() if probe.done() else None
+                    if problem is not None and probe_is_authoritative(tls):
+                        raise _certificate_error(endpoint, problem)
+                    if not arrived.done():
+                        await asyncio.wait({arrived}, timeout=deadline - loop.time())
+                if not arrived.done():
+                    problem = probe.result() if probe is not None and probe.done() else None
+                    if problem is not None:
+                        raise _certificate_error(endpoint, problem)
+                    raise ConnectTimeout(
+                        timeouts.connect, f"TCP connect and TLS handshake with {endpoint}"
+                    )
+                setup = arrived.result()
+                exc = setup.exception()
+                if exc is not None:
+                    raise connect_error(exc, endpoint, timeouts.connect) from exc
+                self.crt = setup.result()
+                # small frames must not wait for the server's delayed ACK (see nodelay)
+                tuned = disable_nagle(endpoint.port, sockets_before)
+                log.debug("connection %d: TCP_NODELAY set on %d socket(s)", self.id, tuned)
+            finally:
+                if probe is not None:
+                    probe.cancel()
+                if not arrived.done():
+                    arrived.cancel()  # a late connection is closed by deliver()
         wait = max(0.0, min(SETTINGS_WAIT, deadline - loop.time()))
         try:
             await asyncio.wait({self._settings_seen}, timeout=wait)

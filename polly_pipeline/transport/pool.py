@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from polly_pipeline._aio import AsyncResource
+from polly_pipeline._aio import AsyncResource, TaskSet
 from polly_pipeline.errors import (
     ConfigurationError,
     ConnectError,
@@ -102,6 +102,8 @@ class ConnectionPool(AsyncResource):
         self._tls_ctx: Any = None  # awscrt.io.ClientTlsContext, made on first use
         self._hosts: dict[tuple[Endpoint, TLSConfig], _Host] = {}
         self._conns: set[Connection] = set()
+        #: background connection attempts (each also counted in its host's ``attempts``)
+        self._attempts = TaskSet(log)
         self._streams: weakref.WeakSet[Http2Stream] = weakref.WeakSet()
         self._created = 0
         self._closed = False
@@ -234,9 +236,6 @@ class ConnectionPool(AsyncResource):
             host.waiting -= 1
 
     def _start_attempt(self, endpoint: Endpoint, host: _Host) -> None:
-        task = asyncio.get_running_loop().create_task(self._connect(endpoint, dedicated=False))
-        host.attempts.add(task)
-
         def finished(t: asyncio.Task[Connection]) -> None:
             host.attempts.discard(t)
             if not t.cancelled() and t.exception() is None:
@@ -245,9 +244,14 @@ class ConnectionPool(AsyncResource):
                     conn.close()
                 else:
                     host.conns.append(conn)
+            elif not t.cancelled():  # raised to the waiters that watch it, if any
+                log.debug("connection attempt to %s failed: %r", endpoint, t.exception())
             host.changed.notify()
 
-        task.add_done_callback(finished)
+        task = self._attempts.start(
+            self._connect(endpoint, dedicated=False), name="polly-connect", on_done=finished
+        )
+        host.attempts.add(task)
 
     async def _connect_dedicated(self, endpoint: Endpoint) -> Connection:
         conn = await self._connect(endpoint, dedicated=True)
@@ -305,10 +309,7 @@ class ConnectionPool(AsyncResource):
         try:
             streams = list(self._streams)
             await asyncio.gather(*(s.aclose() for s in streams), return_exceptions=True)
-            attempts = [t for host in self._hosts.values() for t in host.attempts]
-            for task in attempts:
-                task.cancel()
-            await asyncio.gather(*attempts, return_exceptions=True)
+            await self._attempts.aclose()
             conns = list(self._conns)
             for conn in conns:
                 conn.close()

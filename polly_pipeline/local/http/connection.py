@@ -1,6 +1,8 @@
 """Local service layer (HTTP server): plumbing both protocol engines share.
 
-Writing with backpressure, running each request's handler in its own task, the idle timer and
+Writing with backpressure, running each request's handler in its own task (owned by the
+server, :attr:`ServerOptions.tasks`, so a handler outliving its connection is still cancelled
+and awaited when the server closes), the idle timer and
 the header deadline (a request head must be complete within ``header_timeout`` of its first
 byte, so a client trickling headers cannot hold a connection until the idle timeout).
 """
@@ -42,7 +44,6 @@ class ServerConnection(ConnectionControl):
         self._options = options
         self._transport = transport
         self._loop = asyncio.get_running_loop()
-        self._tasks: set[asyncio.Task[None]] = set()
         self._writable: asyncio.Future[None] | None = None
         self._lost = False
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -82,11 +83,6 @@ class ServerConnection(ConnectionControl):
 
     # -- helpers for the engines ----------------------------------------------------------
 
-    @property
-    def tasks(self) -> set[asyncio.Task[None]]:
-        """The handler tasks still running."""
-        return self._tasks
-
     def write(self, data: bytes) -> None:
         """Queue bytes on the transport unless it is closing."""
         if data and not self._lost and not self._transport.is_closing():
@@ -118,10 +114,11 @@ class ServerConnection(ConnectionControl):
         responder: Responder,
         on_done: Callable[[], None],
     ) -> None:
-        """Run the handler for one request in its own task."""
-        task = self._loop.create_task(self._run_handler(request, body, responder, on_done))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Run the handler for one request in its own task (the server's to cancel on close)."""
+        self._options.tasks.start(
+            self._run_handler(request, body, responder, on_done),
+            name=f"polly-local-handler-{self.id}",
+        )
 
     async def _run_handler(
         self,

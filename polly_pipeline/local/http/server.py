@@ -56,7 +56,9 @@ class _ConnectionProtocol(asyncio.Protocol):
         if not self._server._register(self):
             transport.abort()
             return
-        self.handshake = self._loop.create_task(self._upgrade(transport))
+        self.handshake = self._server._options.tasks.start(
+            self._upgrade(transport), name="polly-local-handshake"
+        )
 
     async def _upgrade(self, raw: asyncio.Transport) -> None:
         try:
@@ -238,10 +240,8 @@ class HttpServer(AsyncResource):
         protocols = list(self._protocols)
         for proto in protocols:
             proto.shutdown()
-        tasks = [t for p in protocols for t in _tasks_of(p)]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # every handshake and handler, also those of connections already gone
+        await self._options.tasks.aclose()
         pending = [p.lost for p in protocols if not p.lost.done()]
         if pending:
             _, still = await asyncio.wait(pending, timeout=_CLOSE_WAIT)
@@ -295,10 +295,3 @@ class HttpServer(AsyncResource):
         if alpn == "h2":
             return H2Connection(self._options, transport, conn_id, client)
         return H1Connection(self._options, transport, conn_id, client)
-
-
-def _tasks_of(proto: _ConnectionProtocol) -> list[asyncio.Task[None]]:
-    tasks = list(proto.engine.tasks) if proto.engine is not None else []
-    if proto.handshake is not None:
-        tasks.append(proto.handshake)
-    return tasks

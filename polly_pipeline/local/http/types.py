@@ -14,9 +14,10 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
+from polly_pipeline._aio import TaskSet
 from polly_pipeline.errors import ServerSideError
 
 log = logging.getLogger("polly_pipeline.local.http")
@@ -280,9 +281,11 @@ async def serve_request(
 
 @dataclass(frozen=True)
 class ServerOptions:
-    """Settings every connection of one server shares."""
+    """Settings every connection of one server shares, and the owner of their tasks."""
 
     handler: Handler
     max_concurrent_streams: int
     idle_timeout: float
     header_timeout: float = 5.0
+    #: every TLS handshake and request handler of the server's connections (closed with it)
+    tasks: TaskSet = field(default_factory=lambda: TaskSet(log))
