@@ -69,20 +69,26 @@ class RenderCache:
             return future, True
 
     def finish(self, key: _Key, pcm: bytes | None, error: BaseException | None) -> None:
-        """Publish a render (or its failure, which is not cached)."""
+        """Publish a render (or its failure, which is not cached).
+
+        The waiters get the result before the render stops counting as in flight, so a
+        virtual clock never sees a moment with neither (it would jump to its next timer).
+        """
         with self._lock:
-            future = self._pending.pop(key)
+            future = self._pending[key]
+        if error is not None:
+            future.set_exception(error)
+        else:
+            assert pcm is not None
+            future.set_result(pcm)
+        with self._lock:
+            del self._pending[key]
             if pcm is not None and len(pcm) <= self.max_bytes:
                 self._done[key] = pcm
                 self._size += len(pcm)
                 while self._size > self.max_bytes:
                     _, evicted = self._done.popitem(last=False)
                     self._size -= len(evicted)
-        if error is not None:
-            future.set_exception(error)
-        else:
-            assert pcm is not None
-            future.set_result(pcm)
 
     def clear(self) -> None:
         """Forget every finished render."""

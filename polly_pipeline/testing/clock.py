@@ -67,10 +67,13 @@ class _Selector(selectors.DefaultSelector):
         self._loop = loop
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        # Asked before looking: work that ends after this has woken the loop before it ends
+        # (a render posts its result, then stops counting), so the look below sees it.
+        outside = self._loop.waiting_outside()
         ready = super().select(0)
         if ready or timeout == 0:
             return ready
-        if self._loop.waiting_outside():  # virtual time stands still while threads work for us
+        if outside:  # virtual time stands still while threads work for us
             wait = REAL_POLL if timeout is None else min(timeout, REAL_POLL)
             return super().select(wait)
         if timeout is None:  # no timer at all: only another thread can wake the loop
