@@ -1,6 +1,7 @@
 """Client layer: ``PollyStreamingClient`` and its duplex ``SpeechSynthesisStream``."""
 
-from polly_pipeline.client.client import PollyStreamingClient, split_text
+from polly_pipeline.client.client import PollyStreamingClient
+from polly_pipeline.client.coalesce import split_text
 from polly_pipeline.client.config import ChainCredentials, ResolvedEndpoint, resolve_endpoint
 from polly_pipeline.client.handler import SpeechSynthesisStreamHandler
 from polly_pipeline.client.stream import SpeechSynthesisStream, StreamStats

@@ -15,6 +15,7 @@ from typing import Any
 
 from polly_pipeline._aio import AsyncResource, task_group
 from polly_pipeline.client.clock_skew import SkewCorrectedClock
+from polly_pipeline.client.coalesce import DEFAULT_LINGER, check_linger, split_text
 from polly_pipeline.client.config import (
     CredentialsProvider,
     ResolvedEndpoint,
@@ -27,7 +28,7 @@ from polly_pipeline.client.user_agent import user_agent
 from polly_pipeline.errors import ConfigurationError, ServiceException
 from polly_pipeline.protocol.credentials import Credentials
 from polly_pipeline.protocol.events import exception_from_http_error
-from polly_pipeline.protocol.params import MAX_EVENT_TEXT_CHARS, SynthesisParams
+from polly_pipeline.protocol.params import SynthesisParams
 from polly_pipeline.protocol.sigv4 import EventSigner, sign_request
 from polly_pipeline.transport import ConnectionPool, Endpoint, Timeouts, TLSConfig, Transport
 
@@ -71,6 +72,8 @@ class PollyStreamingClient(AsyncResource):
             a slot, first come first served.
         slot_timeout: how long opening a stream waits for one of the ``max_streams`` slots
             before it raises :class:`~polly_pipeline.errors.StreamLimitError`.
+        coalesce: seconds a stream may hold plain text without a sentence or clause boundary
+            to send it with what follows as one TextEvent (0: one per call; see ``coalesce``).
     """
 
     def __init__(
@@ -87,10 +90,12 @@ class PollyStreamingClient(AsyncResource):
         transport: Transport | None = None,
         max_streams: int | None = None,
         slot_timeout: float = 30.0,
+        coalesce: float = DEFAULT_LINGER,
     ) -> None:
         if not isinstance(pool_size, int) or isinstance(pool_size, bool) or pool_size < 0:
             raise ConfigurationError(f"pool_size must be a whole number >= 0, got {pool_size!r}")
         self._slots = StreamSlots(max_streams, slot_timeout)  # validates both
+        self._coalesce = check_linger(coalesce)
         self._resolved: ResolvedEndpoint = resolve_endpoint(
             region=region, endpoint_url=endpoint_url, profile=profile
         )
@@ -245,6 +250,7 @@ class PollyStreamingClient(AsyncResource):
                 signer=signer,
                 read_timeout=self._timeouts.read,
                 write_timeout=self._timeouts.write,
+                coalesce=self._coalesce,
             )
             stream.stats.slot_wait = slot.waited
             transport = await self._transport.open_stream(
@@ -345,23 +351,6 @@ async def _send_all(stream: SpeechSynthesisStream, text: str, text_type: str) ->
     except Exception as exc:
         return exc
     return None
-
-
-def split_text(text: str, limit: int = MAX_EVENT_TEXT_CHARS) -> list[str]:
-    """Cut text into pieces of at most ``limit`` characters, at whitespace where possible.
-
-    The pieces concatenate back to ``text`` exactly (whitespace is kept, so the service reads
-    words across pieces correctly).
-    """
-    parts: list[str] = []
-    while len(text) > limit:
-        cut = max(text.rfind(" ", 0, limit), text.rfind("\n", 0, limit))
-        cut = cut + 1 if cut > 0 else limit
-        parts.append(text[:cut])
-        text = text[cut:]
-    if text or not parts:
-        parts.append(text)
-    return parts
 
 
 class _Refused(Exception):

@@ -8,7 +8,8 @@ can: the awscrt transport as soon as they are queued (the body is a
 others by pulling the body. The machine signs the queued events at that moment, so the
 ``:date`` of every event is its send time and the signature chain follows the order on the wire.
 The output side feeds the response body to the machine and raises the service errors it
-reports as they arrive.
+reports as they arrive. Plain text that cannot start speech is held up to ``coalesce`` seconds
+and merged with what follows into one TextEvent (:mod:`~polly_pipeline.client.coalesce`).
 
 Deadlines: the transport bounds connecting, response headers and every write. While output is
 due (after a flush or the close) each complete event must arrive within ``Timeouts.read`` of the
@@ -24,11 +25,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Protocol, Self
+from typing import Protocol
 
 from polly_pipeline._aio import AsyncResource
+from polly_pipeline.client.body import RequestBody
+from polly_pipeline.client.coalesce import DEFAULT_LINGER, HeldText, holdable
 from polly_pipeline.errors import (
     ParameterValidationError,
     PollyPipelineError,
@@ -56,7 +59,9 @@ class StreamStats:
     """What one stream has done so far (monotonic-clock seconds, counts)."""
 
     opened_at: float = field(default_factory=time.monotonic)
+    #: TextEvents the caller sent, and those that went on the wire (fewer when merged)
     text_events: int = 0
+    wire_text_events: int = 0
     characters_sent: int = 0
     audio_events: int = 0
     audio_bytes: int = 0
@@ -81,6 +86,9 @@ class SpeechSynthesisStream(AsyncResource):
     :meth:`end_input`; iterate the stream (``async for event in stream``) for
     :class:`AudioEvent` and, last, :class:`StreamClosedEvent`. Use it as an async context
     manager, or call :meth:`aclose`, so the HTTP/2 stream is released in every case.
+
+    ``coalesce``: seconds plain text without a possible sentence or clause boundary may be
+    held to be merged with the text after it into one TextEvent (0: every call is one event).
     """
 
     def __init__(
@@ -91,6 +99,7 @@ class SpeechSynthesisStream(AsyncResource):
         read_timeout: float | None,
         write_timeout: float | None = None,
         queue_size: int = 32,
+        coalesce: float = DEFAULT_LINGER,
     ) -> None:
         self.params = params
         self.stats = StreamStats()
@@ -101,7 +110,8 @@ class SpeechSynthesisStream(AsyncResource):
         self._changed = asyncio.Event()  # the machine's queue or state changed
         self._transport: _TransportStream | None = None
         self._output_iter: AsyncIterator[OutputEvent] | None = None
-        self._request_body = _RequestBody(self)
+        self._request_body = RequestBody(self)
+        self._held = HeldText(coalesce, self._send_held)
 
     def __repr__(self) -> str:
         p = self.params
@@ -120,7 +130,7 @@ class SpeechSynthesisStream(AsyncResource):
     def _attach(self, transport: _TransportStream) -> None:
         self._transport = transport
 
-    def _body(self) -> _RequestBody:
+    def _body(self) -> RequestBody:
         """The request body (for the transport)."""
         return self._request_body
 
@@ -172,8 +182,18 @@ class SpeechSynthesisStream(AsyncResource):
             if problems:
                 raise ParameterValidationError(problems)
         await self._wait_for_room(StreamCall.SEND_TEXT)
-        self._machine.send_text(event)
-        self._queued()
+        held = self._held
+        if held.linger and holdable(event):  # valid: a short plain string
+            if not held.room_for(event.text):
+                self._send_held()
+            held.hold(event.text)
+        else:
+            if held and (problems := text_event_problems(event.text, event.text_type)):
+                raise ParameterValidationError(problems)  # before the held text is taken
+            for queued in held.with_held(event):
+                self._machine.send_text(queued)
+                self.stats.wire_text_events += 1
+            self._queued()
         now = time.monotonic()
         self.stats.text_events += 1
         self.stats.characters_sent += len(event.text)
@@ -188,8 +208,17 @@ class SpeechSynthesisStream(AsyncResource):
         if self._machine.input_ended:
             return
         await self._wait_for_room(StreamCall.END_INPUT)
+        self._send_held()
         self._machine.end_input()
         self._queued()
+
+    def _send_held(self) -> None:
+        """Queue the held text as one TextEvent (dropped if the stream can send no more)."""
+        text = self._held.take()
+        if text and self._machine.state in (StreamState.OPEN, StreamState.OUTPUT_DUE):
+            self._machine.send_text(TextEvent(text))
+            self.stats.wire_text_events += 1
+            self._queued()
 
     async def _wait_for_room(self, call: StreamCall) -> None:
         """Wait while ``queue_size`` events are queued; raise if ``call`` is not allowed.
@@ -295,6 +324,7 @@ class SpeechSynthesisStream(AsyncResource):
 
     def _fail(self, exc: BaseException) -> None:
         if not isinstance(exc, asyncio.CancelledError):
+            self._held.take()  # not sent: a session resends from its resume point
             self._machine.fail(exc)
         self._signal()
 
@@ -316,59 +346,13 @@ class SpeechSynthesisStream(AsyncResource):
         if self._machine.state is StreamState.CLOSED:
             return
         self._machine.close()
+        self._held.take()
         self._signal()
         if self._output_iter is not None:
             with contextlib.suppress(Exception):
                 await self._output_iter.aclose()  # type: ignore[attr-defined]
         if self._transport is not None:
             await self._transport.aclose()
-
-
-class _RequestBody:
-    """The request body: every event queued when the transport takes it, signed then.
-
-    Transports pull it (``async for``); the awscrt transport instead sets a listener (see
-    :class:`~polly_pipeline.transport.ReadyBody`) and takes the events as soon as they are
-    queued, so a TextEvent per token costs no task wake-up.
-    """
-
-    def __init__(self, stream: SpeechSynthesisStream) -> None:
-        self._stream = stream
-        self._machine = stream._machine
-        self._listener: Callable[[], None] | None = None
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> bytes:
-        stream, machine = self._stream, self._machine
-        while not machine.input_sent:
-            data = self.take()
-            if data:
-                return data
-            stream._changed.clear()
-            await stream._changed.wait()
-        raise StopAsyncIteration
-
-    def take(self) -> bytes:
-        """Every event queued now, signed now (b"" if none)."""
-        data = self._machine.data_to_send()
-        if data:
-            self._stream._signal()  # room in the queue
-        return data
-
-    @property
-    def complete(self) -> bool:
-        """True once the end-of-input frame was taken."""
-        return self._machine.input_sent
-
-    def set_listener(self, listener: Callable[[], None] | None) -> None:
-        """Call ``listener()`` whenever events are queued (None: stop)."""
-        self._listener = listener
-
-    def ready(self) -> None:
-        if self._listener is not None:
-            self._listener()
 
 
 class _TransportStream(Protocol):
