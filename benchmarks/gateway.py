@@ -19,8 +19,9 @@ and the gateway use while the questions arrive, and prints (on standard error) t
 in legs: how late a client sent its first sentence's last token, text in (until the gateway's
 ``segment`` event), the service leg (the session's time to first audio above the service's
 own latency), audio out; and how many conversations each worker process accepted (read from
-/proc: uvicorn's workers accept from one shared socket). Results go to
-``benchmarks/results/gateway.md``.
+/proc: uvicorn's workers accept from one shared socket). A discarded warm-up rush comes first
+(``--warm-up``): the service process is started by this run, and its first rush is not one a
+deployment's users meet. Results go to ``benchmarks/results/gateway.md``.
 """
 
 from __future__ import annotations
@@ -402,7 +403,7 @@ async def run_point(  # noqa: PLR0917
     )
 
 
-def report(points: list[Point], started: str) -> str:
+def report(points: list[Point], started: str, cold: Point | None = None) -> str:
     ms = 1000
     lines = [
         "# Gateway: concurrent WebSocket conversations, 1 and 2 worker processes",
@@ -437,6 +438,15 @@ def report(points: list[Point], started: str) -> str:
             f"{p.cpu_per_audio_second * ms:.1f} ms | {'/'.join(map(str, p.per_worker))} | "
             f"{p.load:.1f} |"
         )
+    if cold is not None:
+        lines += [
+            "",
+            f"Before these points, a discarded warm-up rush ({cold.conversations} "
+            f"conversations, {cold.workers} worker(s), within 1 s) warmed the local service "
+            "and the clients (each point above starts its own gateway): overhead p50 "
+            f"{cold.overhead_p50 * ms:.0f} ms, p99 {cold.overhead_p99 * ms:.0f} ms, "
+            f"{cold.failures} failures, load {cold.load:.1f}.",
+        ]
     target = [p for p in points if p.conversations == 200 and p.spread == 1.0 and not p.batch]
     if target:
         lines += [
@@ -452,6 +462,31 @@ def report(points: list[Point], started: str) -> str:
                 f"{p.failures} failures ({verdict if p.workers == 2 else 'for comparison'})"
             )
     return "\n".join(lines) + "\n"
+
+
+async def _warm_up(service: ServiceProcess, args: argparse.Namespace) -> Point | None:
+    """One discarded rush before the measured points, on its own gateway (printed, reported).
+
+    It warms what a deployment has warm and a fresh benchmark does not: the service (Amazon
+    Polly is never cold; the local service stands in for it and starts with this run: its
+    offline voice loads on the first synthesis and renders the answer's sentences once, its
+    process grows to the rush's size) and this process's 200 clients. Every measured point
+    still starts its own gateway, so the gateway's own start-up is in every figure.
+    """
+    sizes = [int(n) for n in args.sizes.split(",")]
+    n = min(max(sizes), 200) if args.warm_up is None else args.warm_up
+    if n <= 0:
+        return None
+    workers = max(int(w) for w in args.workers.split(","))
+    point = await run_point(service, n, workers, 1.0)
+    print(
+        f"warm-up (discarded): {n} conversations, {workers} worker(s), within 1 s: "
+        f"overhead p50 {point.overhead_p50 * 1000:.0f} ms, "
+        f"p99 {point.overhead_p99 * 1000:.0f} ms, failures {point.failures}, "
+        f"load {point.load:.1f}",
+        flush=True,
+    )
+    return point
 
 
 async def main() -> None:
@@ -476,11 +511,19 @@ async def main() -> None:
         type=Path,
         help="cProfile the gateway of 1-worker points into this file (the last point's stays)",
     )
+    parser.add_argument(
+        "--warm-up",
+        type=int,
+        default=None,
+        help="conversations of the discarded first rush (default: the largest size, at most "
+        "200, with the most workers; 0: none)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     points = []
     with service_process(max_concurrent_streams=args.service_streams) as service:
+        cold = await _warm_up(service, args)
         runs = [
             (spread, n, workers, batch)
             for batch in map(float, args.batches.split(","))
@@ -504,7 +547,7 @@ async def main() -> None:
                 f"load {point.load:.1f}",
                 flush=True,
             )
-    args.output.write_text(report(points, started))
+    args.output.write_text(report(points, started, cold))
     print(f"wrote {args.output}")
 
 
