@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from typing import Any
 
@@ -92,7 +92,10 @@ async def _page(request: Request) -> Response:
 
 
 def create_app(
-    config: GatewayConfig | None = None, *, polly: PollyStreamingClient | None = None
+    config: GatewayConfig | None = None,
+    *,
+    polly: PollyStreamingClient | None = None,
+    on_started: Callable[[], object] | None = None,
 ) -> Starlette:
     """The gateway as an ASGI application.
 
@@ -100,6 +103,7 @@ def create_app(
         config: limits, token and backend (default: loopback, no token, automatic backend).
         polly: serve with this client (the caller closes it); None opens the backend the
             configuration chooses when the server starts the app.
+        on_started: called once the app has started (its backend open), before it serves.
 
     Raises:
         ConfigurationError: a non-loopback host without a token, or an unreadable token file.
@@ -111,14 +115,15 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.config = config
         app.state.conversations = 0
-        if polly is not None:
-            app.state.polly, app.state.backend = polly, "given"
-            yield
-            return
         async with contextlib.AsyncExitStack() as stack:
-            backends = await stack.enter_async_context(open_backends(config.polly))
-            app.state.polly = backends.polly
-            app.state.backend = "local" if backends.local_polly else "aws"
+            if polly is not None:
+                app.state.polly, app.state.backend = polly, "given"
+            else:
+                backends = await stack.enter_async_context(open_backends(config.polly))
+                app.state.polly = backends.polly
+                app.state.backend = "local" if backends.local_polly else "aws"
+            if on_started is not None:
+                on_started()
             yield
 
     return Starlette(

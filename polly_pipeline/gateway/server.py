@@ -8,6 +8,7 @@ from the configuration in :data:`~polly_pipeline.gateway.config.CONFIG_VARIABLE`
 from __future__ import annotations
 
 import copy
+import gc
 import os
 from typing import Any
 
@@ -33,8 +34,15 @@ WS_OPTIONS: dict[str, Any] = {
 
 
 def app_from_environment() -> Starlette:
-    """The app of one worker process (uvicorn's factory)."""
-    return create_app(GatewayConfig.from_environment())
+    """The app of one worker process (uvicorn's factory).
+
+    Once the worker has started (its modules imported, its backend open), what it holds is
+    moved out of the garbage collector's reach (:func:`gc.freeze`): a worker's full
+    collections then scan its conversations' objects only, not the tens of thousands it
+    keeps for its whole life. A full collection during a rush of conversations stops the
+    worker's event loop for every conversation at once (benchmarks/results/gateway.md).
+    """
+    return create_app(GatewayConfig.from_environment(), on_started=gc.freeze)
 
 
 def log_config(level: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -14,6 +15,10 @@ import httpx2 as httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from polly_pipeline.client import PollyStreamingClient
+from polly_pipeline.gateway import create_app
+from polly_pipeline.gateway.embedded import serving
+from polly_pipeline.gateway.server import app_from_environment
 from tests.gateway.client import SpeakClient
 
 
@@ -71,3 +76,26 @@ async def test_serve_runs_two_workers_that_each_speak_and_stop_on_sigterm() -> N
     speak_entry = next(e for e in log if e["path"] == "/v1/speak")
     assert speak_entry["status"] == 101
     assert speak_entry["conversation"]["turns"] == 1
+
+
+async def test_on_started_runs_once_with_the_backend_open_before_the_first_conversation(
+    polly: PollyStreamingClient,
+) -> None:
+    calls: list[object] = []
+    app = create_app(polly=polly, on_started=lambda: calls.append(app.state.polly))
+    async with serving(app) as served, connect(served.speak_url) as ws:
+        assert calls == [polly]  # the worker's start-up is done before anyone is served
+        speak = SpeakClient(ws)
+        assert (await speak.start(voice="Joanna", format="pcm"))["type"] == "ready"
+    assert calls == [polly]
+
+
+def test_a_serve_worker_freezes_its_start_up_heap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its full garbage collections then leave the objects it keeps for life alone."""
+    seen: list[object] = []
+    monkeypatch.setattr(
+        "polly_pipeline.gateway.server.create_app",
+        lambda config, on_started: seen.append(on_started),
+    )
+    app_from_environment()
+    assert seen == [gc.freeze]
