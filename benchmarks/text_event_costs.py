@@ -1,10 +1,11 @@
-"""CPU and event-loop turns the client spends per TextEvent when text arrives token by token.
+"""CPU and event-loop turns the client spends per token when text arrives token by token.
 
 A report, not a test. The local service runs in its own process (``polly-pipeline local``,
 started by ``harness.scale.service_process``);
 each measurement runs in a fresh client process that opens one pcm stream and sends every
-token of a 2,000-token answer as its own TextEvent (no flush, no sentence end, so the
-service stays quiet while the text flows):
+token of a 2,000-token answer with its own ``send_text`` call (no flush, no sentence end, so
+the service stays quiet while the text flows; the client merges such tokens into fewer
+TextEvents unless it was built with ``coalesce=0``, and older trees send one event per call):
 
 - *burst*: the tokens are there at once; the producer awaits each ``send_text``;
 - *paced*: one token every 2 ms (a fast model); the CPU of the same pacing loop without
@@ -12,8 +13,12 @@ service stays quiet while the text flows):
 
 CPU is the client process's (its event loop and awscrt's threads, which encrypt and write
 each frame), from the first send until the transport has taken the last event, divided by the
-number of events; the loop thread's share and the event loop's iterations (turns) are counted
-over the same span. The turns include the producer's own (one per ``sleep`` when paced).
+number of tokens sent (each one ``send_text`` call, called "event" below); the loop thread's
+share and the event loop's iterations (turns) are counted over the same span. The turns include
+the producer's own (one per ``sleep`` when paced). Over the same span the TextEvents that went
+on the wire (events signed) and the awscrt writes (``write_data`` calls) are counted, per token:
+the client may merge tokens without a sentence or clause boundary into one TextEvent
+(``coalesce``), and events queued during a pending write go out in one write.
 
 With ``--before DIR`` (a checkout of an older tree) the old and the new client run
 interleaved in one invocation, each in its own interpreter:
@@ -67,6 +72,7 @@ async def measure(endpoint_url: str, ca_file: str, mode: str, n: int) -> dict[st
         run_once()
 
     loop._run_once = counting  # type: ignore[attr-defined]
+    counts = _count_signatures_and_writes()
     items = tokens(n)
     pace = PACE if mode == "paced" else 0.0
     baseline = thread_baseline = 0.0
@@ -86,6 +92,7 @@ async def measure(endpoint_url: str, ca_file: str, mode: str, n: int) -> dict[st
         await stream.send_text("")  # the connection and stream are warm before measuring
         await asyncio.sleep(0.2)
         turns = 0
+        counts.clear()
         cpu, thread = time.process_time(), time.thread_time()
         for item in items:
             await stream.send_text(item)
@@ -96,11 +103,37 @@ async def measure(endpoint_url: str, ca_file: str, mode: str, n: int) -> dict[st
         cpu = time.process_time() - cpu - baseline
         thread = time.thread_time() - thread - thread_baseline
         counted = turns
+        signed, writes = counts.get("sign", 0), counts.get("write", 0)
     return {
         "cpu_us_per_event": cpu / n * 1e6,
         "loop_cpu_us_per_event": thread / n * 1e6,
         "loop_turns_per_event": counted / n,
+        "wire_events_per_token": signed / n,
+        "writes_per_token": writes / n,
+        "pacing_us_per_token": baseline / n * 1e6,
     }
+
+
+def _count_signatures_and_writes() -> dict[str, int]:
+    """Count events signed (one per event on the wire) and awscrt body writes, from now on."""
+    from awscrt.http import Http2ClientStream  # noqa: PLC0415
+
+    from polly_pipeline.protocol.event_signing import EventSigner  # noqa: PLC0415
+
+    counts: dict[str, int] = {}
+    sign, write = EventSigner.sign, Http2ClientStream.write_data
+
+    def counting_sign(self: Any, payload: bytes) -> bytes:
+        counts["sign"] = counts.get("sign", 0) + 1
+        return sign(self, payload)
+
+    def counting_write(self: Any, *args: Any, **kwargs: Any) -> Any:
+        counts["write"] = counts.get("write", 0) + 1
+        return write(self, *args, **kwargs)
+
+    EventSigner.sign = counting_sign  # type: ignore[method-assign]
+    Http2ClientStream.write_data = counting_write  # type: ignore[method-assign]
+    return counts
 
 
 async def _written(stream: Any) -> bool:
@@ -109,7 +142,8 @@ async def _written(stream: Any) -> bool:
     queue = getattr(stream, "_queue", None)  # the tree before the state machine
     if queue is not None:
         return bool(queue.empty())
-    return bool(stream._machine.pending_events == 0)
+    held = getattr(stream, "_held", None)  # text held to be merged (coalesce)
+    return bool(stream._machine.pending_events == 0 and not held)
 
 
 def child(args: argparse.Namespace) -> None:
@@ -152,6 +186,7 @@ def main() -> None:
     sys.path.insert(0, str(HERE))
     from harness.scale import service_process  # noqa: PLC0415
 
+    load_start = os.getloadavg()[0]
     with service_process() as svc:
         endpoint, ca = svc.endpoint_url, svc.ca_file
         for _ in range(args.repeats):
@@ -163,18 +198,29 @@ def main() -> None:
     lines = [
         "# Client cost per TextEvent, token by token (local service in its own process)",
         "",
-        f"{args.tokens} one-token TextEvents per run, median of {args.repeats} interleaved runs; "
-        f"load average {load:.1f} on {os.cpu_count()} CPUs.",
+        f"{args.tokens} tokens per run, one `send_text` each, median of {args.repeats} "
+        "interleaved runs; "
+        f"load average {load_start:.1f} at the start, {load:.1f} at the end, on "
+        f"{os.cpu_count()} CPUs.",
         "",
-        "| mode | tree | CPU µs per event (process) | of which the event loop's thread "
-        "| loop turns per event |",
-        "|---|---|---:|---:|---:|",
+        "| mode | tree | CPU µs per event (process) | range over the runs "
+        "| of which the event loop's thread | loop turns per event "
+        "| TextEvents on the wire per token | writes per token | pacing loop alone (subtracted) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for (name, mode), results in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         cpu = median(r["cpu_us_per_event"] for r in results)
         loop_cpu = median(r["loop_cpu_us_per_event"] for r in results)
         turns = median(r["loop_turns_per_event"] for r in results)
-        lines.append(f"| {mode} | {name} | {cpu:.0f} | {loop_cpu:.0f} | {turns:.2f} |")
+        wire = median(r["wire_events_per_token"] for r in results)
+        writes = median(r["writes_per_token"] for r in results)
+        low = min(r["cpu_us_per_event"] for r in results)
+        high = max(r["cpu_us_per_event"] for r in results)
+        pacing = median(r["pacing_us_per_token"] for r in results)
+        lines.append(
+            f"| {mode} | {name} | {cpu:.0f} | {low:.0f}-{high:.0f} | {loop_cpu:.0f} | {turns:.2f} "
+            f"| {wire:.3f} | {writes:.3f} | {pacing:.0f} |"
+        )
     lines += ["", f"Target: at most {TARGET_US} µs CPU per event (process)."]
     for (name, mode), results in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         if name == "before":
