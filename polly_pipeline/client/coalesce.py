@@ -20,7 +20,8 @@ service speak or must reach it:
 - the held text would grow past :data:`MAX_HELD_CHARS` characters (a TextEvent holds at most
   6,000);
 - the *linger* passed since the first held character (:data:`DEFAULT_LINGER`, 50 ms; 0 turns
-  coalescing off).
+  coalescing off; at most :data:`MAX_LINGER`, 1 s, since held text is no input event for the
+  service and so does not keep the stream alive).
 
 **Audio latency.** Held text has no boundary, so the service would not have spoken it before
 the next boundary, flush or end of input arrived, and each of those releases the hold at once,
@@ -33,7 +34,7 @@ input event; keep-alives are due after 3 s) practically unchanged, and at a fast
 **Failure.** Text is checked (length, type) and the stream's state is checked when the caller
 sends it, as without coalescing. If the stream fails or is closed while text is held, the held
 text is not sent, like events queued and not yet written: a session resends from its resume
-point, which never lies past text that produced no audio.
+point, judged on the audio received (held text produced none).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from polly_pipeline.protocol.params import MAX_EVENT_TEXT_CHARS as _MAX_EVENT
 __all__ = [
     "DEFAULT_LINGER",
     "MAX_HELD_CHARS",
+    "MAX_LINGER",
     "HeldText",
     "check_linger",
     "holdable",
@@ -57,6 +59,8 @@ __all__ = [
 
 #: Seconds plain text without a boundary may wait for more before it is sent anyway.
 DEFAULT_LINGER = 0.05
+#: The longest linger allowed (seconds); held text does not keep a stream alive.
+MAX_LINGER = 1.0
 #: The held text is sent before it would grow past this many characters.
 MAX_HELD_CHARS = 1000
 #: A character that may end a sentence or clause, or anything unusual: only letters, digits
@@ -79,10 +83,16 @@ def holdable(event: TextEvent) -> bool:
 
 
 def check_linger(linger: float) -> float:
-    """``linger`` if it is a number of seconds >= 0, else ConfigurationError."""
+    """``linger`` if it is a number of seconds from 0 to :data:`MAX_LINGER`, else
+    ConfigurationError."""
     if isinstance(linger, bool) or not isinstance(linger, int | float) or not linger >= 0:
         raise ConfigurationError(
             f"coalesce (seconds plain text may wait to be merged) must be >= 0, got {linger!r}"
+        )
+    if linger > MAX_LINGER:
+        raise ConfigurationError(
+            f"coalesce={linger!r} is too long: held text is no input event for the service, "
+            f"which ends a stream after 5 s without one; use at most {MAX_LINGER:g} s"
         )
     return float(linger)
 

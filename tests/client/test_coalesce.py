@@ -2,7 +2,7 @@
 
 A recording transport wraps the in-memory one (:mod:`tests.session.recording`): the tests read
 the TextEvents the client signed and sent, with the virtual time each crossed, and what the
-local service received, billed and spoke. A long linger (10 s) shows that boundaries, flushes,
+local service received, billed and spoke. A long linger (1 s) shows that boundaries, flushes,
 SSML, keep-alives and the end of input release held text at once, not the linger.
 """
 
@@ -15,9 +15,14 @@ from contextlib import asynccontextmanager
 import pytest
 
 from polly_pipeline.client import PollyStreamingClient
-from polly_pipeline.client.coalesce import MAX_HELD_CHARS
+from polly_pipeline.client.coalesce import MAX_HELD_CHARS, MAX_LINGER
 from polly_pipeline.client.stream import SpeechSynthesisStream
-from polly_pipeline.errors import ConfigurationError, ParameterValidationError, StreamStateError
+from polly_pipeline.errors import (
+    ConfigurationError,
+    ParameterValidationError,
+    ServiceQuotaExceededException,
+    StreamStateError,
+)
 from polly_pipeline.local.config import LocalServiceConfig
 from polly_pipeline.local.in_memory import MEMORY_ENDPOINT_URL
 from polly_pipeline.local.service import LocalPollyService
@@ -27,7 +32,7 @@ from tests.conftest import TEST_TIMEOUTS
 from tests.session.recording import Recording
 
 #: A linger no test waits for: what goes out before it was released by the text itself.
-LONG = 10.0
+LONG = MAX_LINGER
 WORDS = [
     ("" if i == 0 else " ") + w for i, w in enumerate(["the", "answer", "keeps", "coming"] * 5)
 ]
@@ -36,8 +41,8 @@ WORDS = [
 class Wire:
     """A client on ``service``'s handler whose sent TextEvents are recorded."""
 
-    def __init__(self, coalesce: float) -> None:
-        self.service = LocalPollyService(LocalServiceConfig(inbound_event_timeout=30.0))
+    def __init__(self, coalesce: float, idle: float = 30.0) -> None:
+        self.service = LocalPollyService(LocalServiceConfig(inbound_event_timeout=idle))
         self.recording = Recording(self.service, TEST_TIMEOUTS)
         self.client = PollyStreamingClient(
             region=self.service.region,
@@ -67,8 +72,10 @@ class Wire:
 
 
 @asynccontextmanager
-async def open_wire(coalesce: float = LONG) -> AsyncIterator[tuple[Wire, SpeechSynthesisStream]]:
-    wire = Wire(coalesce)
+async def open_wire(
+    coalesce: float = LONG, idle: float = 30.0
+) -> AsyncIterator[tuple[Wire, SpeechSynthesisStream]]:
+    wire = Wire(coalesce, idle)
     async with wire.client, wire.client.open_stream(voice_id="Joanna") as stream:
         yield wire, stream
 
@@ -235,7 +242,7 @@ async def test_zero_turns_coalescing_off() -> None:
     assert wire.texts() == WORDS[:5]
 
 
-@pytest.mark.parametrize("bad", [-0.1, float("nan"), "0.05", True])
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), "0.05", True, 1.5])
 def test_a_bad_linger_is_a_configuration_error(bad: object) -> None:
     service = LocalPollyService(LocalServiceConfig())
     with pytest.raises(ConfigurationError, match="coalesce"):
@@ -256,6 +263,24 @@ async def test_held_text_is_dropped_quietly_when_the_stream_is_closed() -> None:
         await stream.aclose()
         await asyncio.sleep(0.2)  # past the linger
     assert wire.texts() == []
+    assert errors == []
+
+
+@virtual_clock
+async def test_a_stream_that_fails_while_text_is_held_drops_it_and_says_why() -> None:
+    # Held text is no input event: a service ending idle streams after 0.5 s ends this one.
+    errors: list[dict[str, object]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _, context: errors.append(context))
+    async with open_wire(coalesce=LONG, idle=0.5) as (wire, stream):
+        await stream.send_text("Hello")
+        with pytest.raises(ServiceQuotaExceededException):
+            async for _ in stream:
+                pass
+        with pytest.raises(ServiceQuotaExceededException):
+            await stream.send_text(" there")  # refused at once, with the failure
+        await asyncio.sleep(2 * LONG)  # past the linger: nothing is sent, nothing raises
+    assert wire.texts() == []
+    assert wire.service.streams[-1].outcome != "open"
     assert errors == []
 
 
