@@ -36,6 +36,7 @@ from polly_pipeline.session.ledger import Outcome, Span, TurnLedger, rollover_du
 from polly_pipeline.session.link import StreamLink, now
 from polly_pipeline.session.rate import SpeakingRate
 from polly_pipeline.session.retry import RetryPolicy
+from polly_pipeline.session.tasks import SessionTasks
 from polly_pipeline.session.warm import WarmStreams
 
 __all__ = ["TurnContext", "TurnDriver"]
@@ -58,6 +59,7 @@ class TurnContext:
         pacing: seconds of audio allowed ahead of real-time playback (None: no pacing).
         emit: reports a session event.
         next_sequence: the session-wide sequence number of the next chunk.
+        tasks: the session's task owner (a turn's driver task is its).
     """
 
     streams: WarmStreams
@@ -70,6 +72,7 @@ class TurnContext:
     pacing: float | None
     emit: Callable[[SessionEvent], None]
     next_sequence: Callable[[], int]
+    tasks: SessionTasks
 
 
 @dataclass

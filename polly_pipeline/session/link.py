@@ -26,6 +26,7 @@ from polly_pipeline.client.stream import SpeechSynthesisStream
 from polly_pipeline.errors import ValidationException
 from polly_pipeline.protocol.events import OutputEvent
 from polly_pipeline.session.ledger import ends_between_words
+from polly_pipeline.session.tasks import SessionTasks
 
 __all__ = ["KeepAliveText", "StreamLink", "empty_text_rejected", "now"]
 
@@ -88,6 +89,7 @@ class StreamLink:
         stream: the open stream (the link closes it).
         number: the stream's number in the session.
         fmt: the session's audio format, for the audio clock.
+        tasks: the session's task owner (the pump is its task; :meth:`close` ends it sooner).
 
     Attributes:
         events: output events in order, then None at a clean end or the exception that ended it.
@@ -102,6 +104,8 @@ class StreamLink:
         number: int,
         fmt: AudioFormat,
         keepalive: KeepAliveText | None = None,
+        *,
+        tasks: SessionTasks,
     ) -> None:
         self.stream = stream
         self.number = number
@@ -115,7 +119,7 @@ class StreamLink:
         self.events: asyncio.Queue[OutputEvent | BaseException | None] = asyncio.Queue()
         self.clock = AudioClock(fmt.output_format, fmt.sample_rate)
         self.error: BaseException | None = None
-        self.pump = asyncio.create_task(self._pump(), name=f"polly-link-{number}")
+        self.pump = tasks.spawn(self._pump(), name=f"polly-link-{number}")
 
     def __repr__(self) -> str:
         return f"<StreamLink {self.number} age={self.age:.1f}s error={self.error!r}>"

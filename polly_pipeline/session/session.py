@@ -69,6 +69,7 @@ from polly_pipeline.protocol.params import SynthesisParams
 from polly_pipeline.session.driver import TurnContext
 from polly_pipeline.session.events import InterruptReport, RetryPolicy, SessionEvent, TurnMetrics
 from polly_pipeline.session.rate import SpeakingRate
+from polly_pipeline.session.tasks import SessionTasks
 from polly_pipeline.session.turn import Turn
 from polly_pipeline.session.warm import WarmStreams
 
@@ -159,6 +160,8 @@ class SpeechSession(AsyncResource):
         self._on_event = on_event
         self._rate = SpeakingRate(seconds_per_character)
         rng = random.Random(seed)
+        #: the one owner of the session's background tasks, closed last
+        self._tasks = SessionTasks()
         self._streams = WarmStreams(
             client,
             self.params,
@@ -168,6 +171,7 @@ class SpeechSession(AsyncResource):
             retry=self.retry,
             rng=rng,
             emit=self._emit,
+            tasks=self._tasks,
         )
         self._context = TurnContext(
             streams=self._streams,
@@ -180,6 +184,7 @@ class SpeechSession(AsyncResource):
             pacing=pacing,
             emit=self._emit,
             next_sequence=self._next_sequence,
+            tasks=self._tasks,
         )
         self._turn: Turn | None = None
         self._closed = False
@@ -225,6 +230,7 @@ class SpeechSession(AsyncResource):
                 await self._turn.interrupt()
             await self._turn.settled()
         await self._streams.aclose()
+        await self._tasks.aclose()  # whatever still runs: cancelled and awaited
 
     async def _enter(self) -> None:
         await self.start()

@@ -54,7 +54,7 @@ class Turn:
         self._settled = asyncio.Event()
         self._delivered_seconds = 0.0
         self._first_delivery_at: float | None = None
-        self._task = asyncio.create_task(self._drive(), name=f"polly-turn-{turn_id}")
+        self._task = context.tasks.spawn(self._drive(), name=f"polly-turn-{turn_id}")
 
     def __repr__(self) -> str:
         phase = self._ledger.phase

@@ -24,6 +24,7 @@ from polly_pipeline.session.events import SessionEvent, StreamOpened
 from polly_pipeline.session.ledger import refused_for_quota, spare_fresh
 from polly_pipeline.session.link import KeepAliveText, StreamLink
 from polly_pipeline.session.retry import RetryPolicy
+from polly_pipeline.session.tasks import SessionTasks
 
 __all__ = ["WarmStreams"]
 
@@ -47,6 +48,7 @@ class WarmStreams:
         retry: the backoff when pre-warming fails.
         rng: the random source of the backoff jitter.
         emit: reports a :class:`StreamOpened` for each stream.
+        tasks: the session's task owner (the keeper, retirements and links' pumps are its).
 
     Attributes:
         keepalive: the keep-alive text every stream of the session uses (learnt once).
@@ -63,8 +65,10 @@ class WarmStreams:
         retry: RetryPolicy,
         rng: random.Random,
         emit: Callable[[SessionEvent], None],
+        tasks: SessionTasks,
     ) -> None:
         self.client = client
+        self.tasks = tasks
         self.params = params
         self.format = fmt
         self.keepalive_interval = keepalive_interval
@@ -122,7 +126,7 @@ class WarmStreams:
         )
         self.opened += 1
         self._emit(StreamOpened(self.opened, purpose))
-        return StreamLink(stream, self.opened, self.format, self.keepalive)
+        return StreamLink(stream, self.opened, self.format, self.keepalive, tasks=self.tasks)
 
     async def take(self, purpose: str) -> StreamLink:
         """A stream for a turn: the warm spare when it is healthy, else a new one.
@@ -151,7 +155,7 @@ class WarmStreams:
 
     def retire(self, link: StreamLink) -> None:
         """End a stream we no longer need, in the background."""
-        task = asyncio.create_task(self._retire(link), name=f"polly-retire-{link.number}")
+        task = self.tasks.spawn(self._retire(link), name=f"polly-retire-{link.number}")
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
 
@@ -186,7 +190,7 @@ class WarmStreams:
     def _keep(self) -> None:
         """Run the keeper unless it runs (it ends only on an unexpected error or at close)."""
         if not self._closed and (self._keeper is None or self._keeper.done()):
-            self._keeper = asyncio.create_task(self._keep_spare(), name="polly-spare")
+            self._keeper = self.tasks.spawn(self._keep_spare(), name="polly-spare")
 
     async def _keep_spare(self) -> None:
         """Keep one warm spare stream: open it, keep it alive, replace it when old or dead."""

@@ -17,6 +17,7 @@ from polly_pipeline.session.events import SessionEvent, StreamRetry
 from polly_pipeline.session.link import StreamLink
 from polly_pipeline.session.rate import SpeakingRate
 from polly_pipeline.session.retry import RetryPolicy
+from polly_pipeline.session.tasks import SessionTasks
 from polly_pipeline.session.turn import Turn
 
 
@@ -52,6 +53,7 @@ async def test_a_barge_in_in_the_instant_a_stream_fails_stops_the_turn() -> None
         pacing=None,
         emit=events.append,
         next_sequence=itertools.count().__next__,
+        tasks=SessionTasks(),
     )
     turn = Turn(context, 0)
     await turn.send("Hello there. ", flush=True)
