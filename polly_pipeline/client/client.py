@@ -260,6 +260,7 @@ class PollyStreamingClient(AsyncResource):
                 headers=[*signed.headers, ("user-agent", user_agent())],
                 body=stream._body(),
                 use_pool=use_pool,
+                read_deadline=False,  # the stream bounds its reads while output is due
             )
         except BaseException:
             slot.release()

@@ -11,13 +11,16 @@ The output side feeds the response body to the machine and raises the service er
 reports as they arrive. Plain text that cannot start speech is held up to ``coalesce`` seconds
 and merged with what follows into one TextEvent (:mod:`~polly_pipeline.client.coalesce`).
 
-Deadlines: the transport bounds connecting, response headers and every write. While output is
-due (after a flush or the close) each complete event must arrive within ``Timeouts.read`` of the
-previous one (or of asking): bytes that trickle in without completing an event do not extend
-the deadline, so a server that sends one byte a second cannot hold the caller. While nothing is
-due (the caller is idle and only keep-alives flow) the read has no deadline of its own, because
-the service itself ends an idle stream after its inbound timeout and a dead connection stalls
-the next write, which has one.
+Deadlines: the transport bounds connecting, response headers and every write; the stream is
+opened with ``read_deadline=False`` because this module bounds its reads itself. While output
+is due (a flush until its first event arrives; after the close, every event until
+StreamClosedEvent) each complete event must arrive within ``Timeouts.read`` of the previous one
+(or of asking): bytes that trickle in without completing an event do not extend the deadline,
+so a server that sends one byte a second cannot hold the caller. While nothing is due (the
+service has answered every flush and the caller writes nothing, e.g. while a model calls a
+tool; only keep-alives flow) the read has no deadline: silence then is normal, the service
+itself ends an idle stream after its inbound timeout, and a dead connection stalls the next
+write, which has one.
 """
 
 from __future__ import annotations
@@ -108,6 +111,7 @@ class SpeechSynthesisStream(AsyncResource):
         self._write_timeout = write_timeout
         self._queue_size = queue_size
         self._changed = asyncio.Event()  # the machine's queue or state changed
+        self._due_at = 0.0  # loop time of the last flush or end of input (output due since)
         self._transport: _TransportStream | None = None
         self._output_iter: AsyncIterator[OutputEvent] | None = None
         self._request_body = RequestBody(self)
@@ -193,6 +197,8 @@ class SpeechSynthesisStream(AsyncResource):
             for queued in held.with_held(event):
                 self._machine.send_text(queued)
                 self.stats.wire_text_events += 1
+            if event.flush:
+                self._due_at = asyncio.get_running_loop().time()
             self._queued()
         now = time.monotonic()
         self.stats.text_events += 1
@@ -210,6 +216,7 @@ class SpeechSynthesisStream(AsyncResource):
         await self._wait_for_room(StreamCall.END_INPUT)
         self._send_held()
         self._machine.end_input()
+        self._due_at = asyncio.get_running_loop().time()
         self._queued()
 
     def _send_held(self) -> None:
@@ -266,20 +273,34 @@ class SpeechSynthesisStream(AsyncResource):
         machine = self._machine
         chunks = transport.__aiter__()
         loop = asyncio.get_running_loop()
-        deadline: float | None = None  # by when the next complete event must have arrived
+        timeout = self._read_timeout
+        last_event_at = loop.time()
         try:
             while machine.state is not StreamState.FINISHED:
                 if machine.state is StreamState.FAILED and machine.failure is not None:
                     raise machine.failure
-                if deadline is None and machine.output_due and self._read_timeout is not None:
-                    deadline = loop.time() + self._read_timeout
-                chunk = await self._next_chunk(chunks, deadline)
-                if chunk is None:
+                wake: float | None = None  # when to look at the deadline again
+                if timeout is not None:
+                    # output due: the next complete event must arrive by then; nothing due:
+                    # look again then anyway (a flush or the close may come meanwhile)
+                    since = max(last_event_at, self._due_at) if machine.output_due else loop.time()
+                    wake = since + timeout
+                try:
+                    async with asyncio.timeout_at(wake):
+                        chunk = await anext(chunks)
+                except StopAsyncIteration:
                     machine.receive_end()  # raises: the response ended before StreamClosedEvent
                     return
+                except TimeoutError as exc:
+                    limit = timeout or 0.0  # set: only a deadline times out
+                    overdue = max(last_event_at, self._due_at) + limit <= loop.time()
+                    if machine.output_due and overdue:
+                        message = f"no complete event within {limit:g}s after a flush or close"
+                        raise ReadTimeout(limit, message) from exc
+                    continue  # silence while nothing is due is normal
                 events = machine.receive_data(chunk)
                 if events:
-                    deadline = None  # progress: the next event gets a full read deadline
+                    last_event_at = loop.time()  # progress: the next event gets a full deadline
                 for event in events:
                     if isinstance(event, ServiceErrorEvent):
                         raise event.error
@@ -306,21 +327,6 @@ class SpeechSynthesisStream(AsyncResource):
             async with asyncio.timeout(self._read_timeout or 1.0):
                 async for _ in chunks:
                     pass
-
-    async def _next_chunk(
-        self, chunks: AsyncIterator[bytes], deadline: float | None
-    ) -> bytes | None:
-        """The next response chunk; with ``deadline`` (loop time) while output is due."""
-        try:
-            async with asyncio.timeout_at(deadline):
-                return await anext(chunks)
-        except StopAsyncIteration:
-            return None
-        except TimeoutError as exc:
-            timeout = self._read_timeout or 0.0
-            raise ReadTimeout(
-                timeout, f"no complete event within {timeout:g}s after a flush or close"
-            ) from exc
 
     def _fail(self, exc: BaseException) -> None:
         if not isinstance(exc, asyncio.CancelledError):

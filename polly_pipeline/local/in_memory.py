@@ -129,10 +129,18 @@ class _Responder(Responder):
 class _Exchange:
     """One request/response exchange (a :class:`~polly_pipeline.transport.DuplexStream`)."""
 
-    def __init__(self, connection: _Connection, endpoint: Endpoint, timeouts: Timeouts) -> None:
+    def __init__(
+        self,
+        connection: _Connection,
+        endpoint: Endpoint,
+        timeouts: Timeouts,
+        *,
+        read_deadline: bool = True,
+    ) -> None:
         self._conn = connection
         self._endpoint = endpoint
         self._timeouts = timeouts
+        self._read_deadline = read_deadline
         self._head: Response | None = None
         self._chunks: deque[bytes] = deque()
         self._ended = False
@@ -211,6 +219,9 @@ class _Exchange:
     async def _wait(self, phase: Literal["response_headers", "read"]) -> None:
         seconds = getattr(self._timeouts, phase)
         self._changed.clear()
+        if phase == "read" and not self._read_deadline:
+            await self._changed.wait()
+            return
         try:
             async with asyncio.timeout(seconds):
                 await self._changed.wait()
@@ -297,6 +308,7 @@ class InMemoryTransport:
         headers: Sequence[tuple[str, str]],
         body: AsyncIterator[bytes] | None = None,
         use_pool: bool = True,
+        read_deadline: bool = True,
     ) -> _Exchange:
         """Hand the request to the handler and start feeding it ``body``."""
         if self._closed:
@@ -309,7 +321,7 @@ class InMemoryTransport:
         if not any(n == "host" for n, _ in names):
             names.insert(0, ("host", endpoint.authority))
         request = Request(method, path, query, tuple(names), "2", None, ("memory", 0))
-        exchange = _Exchange(self._conn, endpoint, self._timeouts)
+        exchange = _Exchange(self._conn, endpoint, self._timeouts, read_deadline=read_deadline)
         exchange.on_close = self._exchanges.discard
         self._conn.exchanges.add(exchange)
         self._exchanges.add(exchange)

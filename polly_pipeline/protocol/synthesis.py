@@ -13,6 +13,7 @@ As h2 does for HTTP/2: calls in, bytes out; bytes in, events out. The caller mov
 States (:class:`StreamState`) and the calls that move between them (:data:`TRANSITIONS`)::
 
     OPEN --send_text(flush)--> OUTPUT_DUE            (send_text without flush stays put)
+    OUTPUT_DUE --receive_data(an event)--> OPEN      (the service answered the flush)
     OPEN, OUTPUT_DUE --end_input--> INPUT_ENDED      (end_input again: no change)
     OPEN, OUTPUT_DUE, INPUT_ENDED --receive_data(StreamClosedEvent)--> FINISHED
     OPEN, OUTPUT_DUE, INPUT_ENDED --receive_data(service error) / fail / receive_end--> FAILED
@@ -58,7 +59,10 @@ class StreamState(enum.Enum):
 
     #: Input open; no audio asked for yet (the service may still speak at its own boundaries).
     OPEN = "open"
-    #: Input open; a flush asked for audio, so output is due.
+    #: Input open; a flush asked for audio and no event has arrived since, so output is due.
+    #: The first event back answers it (OPEN again): after that the service speaks at its own
+    #: pace, and silence while the caller writes no more text (a model calling a tool, say)
+    #: is not a stalled stream.
     OUTPUT_DUE = "output due"
     #: CloseStreamEvent queued: the remaining audio and the StreamClosedEvent are due.
     INPUT_ENDED = "input ended"
@@ -97,7 +101,7 @@ TRANSITIONS: Final[Mapping[tuple[StreamState, StreamCall], StreamState]] = Mappi
         (_S.OUTPUT_DUE, _C.END_INPUT): _S.INPUT_ENDED,
         (_S.INPUT_ENDED, _C.END_INPUT): _S.INPUT_ENDED,  # idempotent
         (_S.FINISHED, _C.END_INPUT): _S.FINISHED,  # the service already closed: nothing to do
-        **{(state, _C.RECEIVE_DATA): state for state in _LIVE},
+        **{(state, _C.RECEIVE_DATA): state for state in _LIVE},  # OUTPUT_DUE: OPEN on an event
         (_S.FINISHED, _C.RECEIVE_DATA): _S.FINISHED,  # what follows the close is discarded
         **{(state, _C.RECEIVE_END): _S.FAILED for state in _LIVE},
         (_S.FINISHED, _C.RECEIVE_END): _S.FINISHED,
@@ -149,7 +153,11 @@ class SynthesisStreamMachine:
 
     @property
     def output_due(self) -> bool:
-        """True while audio or the close was asked for and has not all arrived."""
+        """True while a flush awaits its first event, or the close its StreamClosedEvent.
+
+        While it is true a reader should bound its wait for the next event (a read deadline);
+        otherwise silence is normal (no text was asked for, or the service has answered).
+        """
         return self._state in (StreamState.OUTPUT_DUE, StreamState.INPUT_ENDED)
 
     @property
@@ -255,6 +263,8 @@ class SynthesisStreamMachine:
                     self._state = StreamState.FINISHED
                     self.closed_event = event
                     break
+            if events and self._state is StreamState.OUTPUT_DUE:
+                self._state = StreamState.OPEN  # the flush is answered
         except PollyPipelineError as exc:
             self._fail(exc)
             raise

@@ -84,13 +84,17 @@ class Transport(Protocol):
         headers: Sequence[tuple[str, str]],
         body: AsyncIterator[bytes] | None = None,
         use_pool: bool = True,
+        read_deadline: bool = True,
     ) -> DuplexStream:
         """Send the request head and start pulling ``body``; returns before the response.
 
         ``headers`` carry lowercase names and no pseudo-headers (a ``host`` header, if any,
         is the ``:authority``). ``body`` is pulled one chunk at a time as the peer accepts
         data; when it ends, the request ends. ``use_pool=False`` asks for a connection of the
-        exchange's own, where the transport has connections.
+        exchange's own, where the transport has connections. ``read_deadline=False``: no
+        ``Timeouts.read`` bound on the wait for the next response chunk, because the caller
+        bounds its own reads (a duplex stream whose response is rightly silent while its
+        request side is idle, as a synthesis stream between two pieces of text).
         """
         ...
 

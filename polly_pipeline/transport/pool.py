@@ -132,6 +132,7 @@ class ConnectionPool(AsyncResource):
         headers: Sequence[tuple[str, str]],
         body: AsyncIterator[bytes] | None = None,
         use_pool: bool = True,
+        read_deadline: bool = True,
     ) -> Http2Stream:
         """Open an HTTP/2 stream to ``endpoint`` and send the request headers.
 
@@ -139,6 +140,8 @@ class ConnectionPool(AsyncResource):
         authority) and the other pseudo-headers. ``body`` is pulled one chunk at a time as
         the connection accepts data; when it is exhausted the request ends (END_STREAM).
         ``use_pool=False`` opens a connection of its own, closed with the stream.
+        ``read_deadline=False`` leaves the wait for response data unbounded (the caller
+        bounds its reads).
 
         Raises:
             ConnectError: DNS, refused, TLS (certificate) or ALPN failure.
@@ -163,6 +166,7 @@ class ConnectionPool(AsyncResource):
                 self.timeouts,
                 on_complete=self._stream_completed,
                 on_abandon=self._stream_abandoned,
+                read_deadline=read_deadline,
             )
             try:
                 stream.start(method, path, request_headers, body)

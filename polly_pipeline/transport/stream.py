@@ -64,8 +64,10 @@ class Http2Stream(AsyncResource):
         *,
         on_complete: Callable[[Connection], None],
         on_abandon: Callable[[Connection], bool],
+        read_deadline: bool = True,
     ) -> None:
         self._conn = connection
+        self._read_timeout = timeouts.read if read_deadline else None
         self._endpoint = endpoint
         self._timeouts = timeouts
         self._on_complete_cb = on_complete
@@ -208,9 +210,12 @@ class Http2Stream(AsyncResource):
         return self
 
     async def __anext__(self) -> bytes:
-        """The next response body chunk, within ``Timeouts.read`` of asking for it."""
+        """The next response body chunk, within ``Timeouts.read`` of asking for it.
+
+        Unbounded for a stream opened with ``read_deadline=False`` (its caller bounds reads).
+        """
         await self.response()
-        timeout = self._timeouts.read
+        timeout = self._read_timeout
         deadline: float | None = None
         machine = self._machine
         while True:
@@ -225,11 +230,13 @@ class Http2Stream(AsyncResource):
             machine.check_read()
             if machine.completed:
                 raise ConnectionClosedError(f"{self._endpoint} ended the stream without END_STREAM")
-            if deadline is None:
+            if deadline is None and timeout is not None:
                 deadline = self._loop.time() + timeout
             notified = await self._waiters.wait(deadline)
-            if not notified and not (
-                self._chunks or machine.response_ended or self._error or machine.completed
+            if (
+                timeout is not None
+                and not notified
+                and not (self._chunks or machine.response_ended or self._error or machine.completed)
             ):
                 raise ReadTimeout(timeout, f"no response data from {self._endpoint}")
 

@@ -15,15 +15,19 @@ class Waiters:
     def __init__(self) -> None:
         self._futures: set[asyncio.Future[None]] = set()
 
-    async def wait(self, deadline: float) -> bool:
-        """Wait until notified or the loop clock reaches ``deadline``; True if notified."""
+    async def wait(self, deadline: float | None) -> bool:
+        """Wait until notified or the loop clock reaches ``deadline`` (None: no deadline).
+
+        True if notified.
+        """
         loop = asyncio.get_running_loop()
-        if deadline <= loop.time():
+        if deadline is not None and deadline <= loop.time():
             return False
         future = loop.create_future()
         self._futures.add(future)
         try:
-            done, _ = await asyncio.wait({future}, timeout=deadline - loop.time())
+            timeout = None if deadline is None else deadline - loop.time()
+            done, _ = await asyncio.wait({future}, timeout=timeout)
         finally:
             self._futures.discard(future)
             if not future.done():

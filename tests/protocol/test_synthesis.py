@@ -78,7 +78,7 @@ SPEC: dict[StreamState, tuple[StreamState | None, ...]] = {
         S.OUTPUT_DUE,
         S.INPUT_ENDED,
         S.OUTPUT_DUE,
-        S.OUTPUT_DUE,
+        S.OPEN,  # an audio event answers the flush
         S.FAILED,
         S.FAILED,
         S.CLOSED,
@@ -140,14 +140,31 @@ def test_bad_text_is_refused_before_the_state_is_touched() -> None:
     assert m.state is StreamState.OPEN
 
 
-def test_flush_makes_output_due_and_end_input_keeps_it_due() -> None:
+def test_flush_makes_output_due_until_its_first_event_arrives() -> None:
     m = machine()
     m.send_text(TextEvent("no flush "))
     assert not m.output_due
     m.send_text(TextEvent("now.", flush=True))
     assert m.output_due
     assert m.state is StreamState.OUTPUT_DUE
+    m.receive_data(AUDIO[:5])  # part of a frame: not an answer yet
+    assert m.output_due
+    m.receive_data(AUDIO[5:])
+    # answered: more audio may follow at the service's pace, or none if all was spoken
+    assert not m.output_due
+    assert m.state is StreamState.OPEN
+    m.send_text(TextEvent("again.", flush=True))
+    assert m.output_due
+
+
+def test_end_input_keeps_output_due_until_the_close() -> None:
+    m = machine()
+    m.send_text(TextEvent("now.", flush=True))
+    m.receive_data(AUDIO)
     m.end_input()
+    assert m.output_due
+    m.receive_data(AUDIO)
+    assert m.output_due  # the rest of the audio and StreamClosedEvent are due
     assert m.output_due
     assert m.input_ended
     m.receive_data(CLOSED)

@@ -61,6 +61,14 @@ def endpoint(server: HttpServer) -> Endpoint:
     return Endpoint.from_url(server.url)
 
 
+async def echo(request: Request, body: RequestBody, responder: Responder) -> None:
+    """A handler that sends each request body chunk back as it arrives."""
+    await responder.send_headers(200, [("content-type", "application/octet-stream")])
+    async for chunk in body:
+        await responder.send_data(chunk)
+    await responder.end()
+
+
 async def queue_body(queue: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
     """A request body fed from a queue; None ends it."""
     while (item := await queue.get()) is not None:

@@ -12,16 +12,9 @@ import pytest
 from polly_pipeline.local.http import Request, RequestBody, Responder
 from polly_pipeline.transport import ConnectionPool, Timeouts, TLSConfig
 
-from .conftest import StartServer, endpoint, queue_body
+from .conftest import StartServer, echo, endpoint, queue_body
 
 pytestmark = pytest.mark.timeout(20)
-
-
-async def echo(request: Request, body: RequestBody, responder: Responder) -> None:
-    await responder.send_headers(200, [("content-type", "application/octet-stream")])
-    async for chunk in body:
-        await responder.send_data(chunk)
-    await responder.end()
 
 
 async def test_echo_of_each_chunk_arrives_before_the_next_is_sent(
