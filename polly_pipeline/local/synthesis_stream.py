@@ -133,7 +133,8 @@ class SynthesisSession:
                 tasks.create_task(self._write(), name="polly-local-writer")
             self.record.outcome = "completed"
         except TimeoutError:
-            self.record.outcome = "input-stream-timeout"
+            if not self.record.outcome.startswith("fault:"):  # a stalled stream keeps its label
+                self.record.outcome = "input-stream-timeout"
             error = ServiceQuotaExceededException(
                 f"the stream exceeded the maximum duration of "
                 f"{self._config.max_stream_duration:g} seconds",
