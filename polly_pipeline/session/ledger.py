@@ -345,14 +345,16 @@ class TurnLedger:
 
         Drops the chain; the next one starts at the returned resume point. A failure counts
         towards the give-up bound only when the chain made no progress (no new segment fully
-        heard, no audio on the failed stream). ``retryable`` retries an error that
+        heard). ``retryable`` retries an error that
         :func:`classify` calls fatal (the session knows a new stream avoids it: a rejected
         empty keep-alive). A refusal for a concurrency or rate quota without progress counts
         against the throttle budget instead: the turn gives up once :meth:`throttle_wait` has
         used it all.
         """
         resume = self.resume_point(failed, rate)
-        progress = resume > self.resume or (failed is not None and failed.audio_seconds > 0)
+        # progress is a resume point further on; audio on the failed stream alone is not (a
+        # service that speaks a little of a segment and then stalls would be retried forever)
+        progress = resume > self.resume
         throttled = not progress and refused_for_quota(error)
         if throttled:
             self.throttles += 1

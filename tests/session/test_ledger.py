@@ -358,3 +358,17 @@ def test_nothing_is_lost_or_resent_beyond_the_unheard_audio(
     # judged at the true rate, nothing heard in full is ever sent again
     if margin == 1.0:
         assert heard == everything
+
+
+def test_audio_that_completes_no_segment_is_not_progress() -> None:
+    """A service that speaks a little of the first segment, then stalls, every time: the turn
+    gives up after max_attempts instead of retrying forever."""
+    ledger = ledger_with(TEXTS, max_attempts=3)
+    outcomes = []
+    for _ in range(3):
+        span = ledger.open_span(2, ledger.resume)
+        ledger.sent(span)
+        span.audio_seconds = audio_for(TEXTS[:1]) / 4  # part of the first segment
+        outcomes.append(ledger.fail(span, ReadTimeout(1.0), RATE))
+    assert [o.resume for o in outcomes] == [0, 0, 0]
+    assert [o.outcome for o in outcomes] == [Outcome.RESUME, Outcome.RESUME, Outcome.GIVE_UP]
