@@ -112,6 +112,7 @@ class SpeechSynthesisStream(AsyncResource):
         self._queue_size = queue_size
         self._changed = asyncio.Event()  # the machine's queue or state changed
         self._due_at = 0.0  # loop time of the last flush or end of input (output due since)
+        self._reading: asyncio.Timeout | None = None  # the reader's wait for the next chunk
         self._transport: _TransportStream | None = None
         self._output_iter: AsyncIterator[OutputEvent] | None = None
         self._request_body = RequestBody(self)
@@ -198,7 +199,7 @@ class SpeechSynthesisStream(AsyncResource):
                 self._machine.send_text(queued)
                 self.stats.wire_text_events += 1
             if event.flush:
-                self._due_at = asyncio.get_running_loop().time()
+                self._output_due()
             self._queued()
         now = time.monotonic()
         self.stats.text_events += 1
@@ -216,7 +217,7 @@ class SpeechSynthesisStream(AsyncResource):
         await self._wait_for_room(StreamCall.END_INPUT)
         self._send_held()
         self._machine.end_input()
-        self._due_at = asyncio.get_running_loop().time()
+        self._output_due()
         self._queued()
 
     def _send_held(self) -> None:
@@ -226,6 +227,13 @@ class SpeechSynthesisStream(AsyncResource):
             self._machine.send_text(TextEvent(text))
             self.stats.wire_text_events += 1
             self._queued()
+
+    def _output_due(self) -> None:
+        """A flush or the close asked for output: a reader waiting without a deadline gets one."""
+        self._due_at = asyncio.get_running_loop().time()
+        reading = self._reading
+        if reading is not None and reading.when() is None and self._read_timeout is not None:
+            reading.reschedule(self._due_at + self._read_timeout)
 
     async def _wait_for_room(self, call: StreamCall) -> None:
         """Wait while ``queue_size`` events are queued; raise if ``call`` is not allowed.
@@ -279,25 +287,22 @@ class SpeechSynthesisStream(AsyncResource):
             while machine.state is not StreamState.FINISHED:
                 if machine.state is StreamState.FAILED and machine.failure is not None:
                     raise machine.failure
-                wake: float | None = None  # when to look at the deadline again
-                if timeout is not None:
-                    # output due: the next complete event must arrive by then; nothing due:
-                    # look again then anyway (a flush or the close may come meanwhile)
-                    since = max(last_event_at, self._due_at) if machine.output_due else loop.time()
-                    wake = since + timeout
+                due_by: float | None = None  # by when the next complete event must arrive
+                if timeout is not None and machine.output_due:
+                    due_by = max(last_event_at, self._due_at) + timeout
                 try:
-                    async with asyncio.timeout_at(wake):
+                    # nothing due: no deadline until a flush or the close sets one
+                    async with asyncio.timeout_at(due_by) as self._reading:
                         chunk = await anext(chunks)
                 except StopAsyncIteration:
                     machine.receive_end()  # raises: the response ended before StreamClosedEvent
                     return
                 except TimeoutError as exc:
                     limit = timeout or 0.0  # set: only a deadline times out
-                    overdue = max(last_event_at, self._due_at) + limit <= loop.time()
-                    if machine.output_due and overdue:
-                        message = f"no complete event within {limit:g}s after a flush or close"
-                        raise ReadTimeout(limit, message) from exc
-                    continue  # silence while nothing is due is normal
+                    message = f"no complete event within {limit:g}s after a flush or close"
+                    raise ReadTimeout(limit, message) from exc
+                finally:
+                    self._reading = None
                 events = machine.receive_data(chunk)
                 if events:
                     last_event_at = loop.time()  # progress: the next event gets a full deadline

@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 
+from polly_pipeline._aio import TaskSet
 from polly_pipeline.errors import StreamStateError
 
 __all__ = ["SessionTasks"]
@@ -20,15 +21,13 @@ __all__ = ["SessionTasks"]
 log = logging.getLogger("polly_pipeline.session")
 
 
-class SessionTasks:
-    """Tracks the background tasks of one session and ends them on :meth:`aclose`."""
+class SessionTasks(TaskSet):
+    """Tracks the background tasks of one session and ends them on :meth:`aclose`; once the
+    session is closed it starts no more."""
 
     def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[None]] = set()
+        super().__init__(log)
         self._closed = False
-
-    def __len__(self) -> int:
-        return len(self._tasks)
 
     def spawn(self, coro: Coroutine[object, object, None], name: str) -> asyncio.Task[None]:
         """Run ``coro`` as a task owned by the session.
@@ -39,21 +38,9 @@ class SessionTasks:
         if self._closed:
             coro.close()
             raise StreamStateError(f"the speech session is closed; {name} was not started")
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._reap)
-        return task
-
-    def _reap(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (error := task.exception()) is not None:
-            log.error("session task %s failed", task.get_name(), exc_info=error)
+        return self.start(coro, name=name)
 
     async def aclose(self) -> None:
         """Start no more tasks; cancel and await every one still running. Idempotent."""
         self._closed = True
-        while self._tasks:
-            tasks = list(self._tasks)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await super().aclose()
