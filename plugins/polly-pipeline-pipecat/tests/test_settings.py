@@ -79,6 +79,11 @@ async def test_a_voice_change_mid_answer_speaks_the_rest_in_the_new_voice(
     assert not any(turn.interrupted for turn in tts.turns)
 
 
+def words(pieces: list[str]) -> str:
+    """The text of ``pieces`` with its whitespace normalised (how it was cut aside)."""
+    return " ".join(" ".join(pieces).split())
+
+
 @pytest.mark.parametrize(
     ("mode", "texts", "flushes"),
     [
@@ -99,8 +104,9 @@ async def test_pipecats_aggregator_can_cut_the_text_instead(
         await worker.queue_frame(Ask(word_tokens(ANSWER), first_token_delay=0.05))
         await recorder.wait_for(TTSStoppedFrame)
     [stream] = [r for r in local_polly.streams if r.texts]
-    # Pipecat's pieces are sent as they are (markdown included: Pipecat's way, no cleaner)
-    assert [t.strip() for t in stream.texts[: len(texts)]] == [t.strip() for t in texts]
+    # Pipecat's pieces are sent as they are (markdown included: Pipecat's way, no cleaner);
+    # the client may merge pieces without a sentence or clause boundary into one TextEvent
+    assert words(stream.texts).startswith(words(texts))
     assert stream.flushes == flushes
     assert tts.turns[-1].audio_seconds > 1.0
 
