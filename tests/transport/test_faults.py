@@ -202,9 +202,11 @@ async def test_body_iterator_error_propagates_from_the_response_side(
     class BodyBroke(Exception):
         pass
 
+    headers_seen = asyncio.Event()
+
     async def body() -> AsyncIterator[bytes]:
         yield b"fine"
-        await asyncio.sleep(0.05)
+        await headers_seen.wait()  # fail mid-body, after the response began (not a timing guess)
         raise BodyBroke("the text source failed")
 
     stream = await pool.open_stream(
@@ -212,11 +214,37 @@ async def test_body_iterator_error_propagates_from_the_response_side(
     )
     async with stream:
         await stream.response()
+        headers_seen.set()
         with pytest.raises(BodyBroke):
             async for _ in stream:
                 pass
     async with asyncio.timeout(2):
         await closed_on_server.wait()  # the server learned the stream is gone
+
+
+async def test_body_iterator_error_before_the_response_is_raised_by_response(
+    serve: StartServer, pool: ConnectionPool
+) -> None:
+    async def handler(request: Request, body: RequestBody, responder: Responder) -> None:
+        async for _ in body:  # answers only once the whole body is in, which never happens
+            pass
+        await responder.send_headers(200)
+
+    server = await serve(handler)
+
+    class BodyBroke(Exception):
+        pass
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"fine"
+        raise BodyBroke("the text source failed")
+
+    stream = await pool.open_stream(
+        endpoint(server), method="POST", path="/", headers=[], body=body()
+    )
+    async with stream:
+        with pytest.raises(BodyBroke, match="the text source failed"):
+            await stream.response()
 
 
 async def test_connection_refused(pool: ConnectionPool) -> None:
