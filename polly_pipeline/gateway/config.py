@@ -8,7 +8,6 @@ token file or from :data:`TOKEN_VARIABLE`.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import json
 import os
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from polly_pipeline.backends import PollyOptions
 from polly_pipeline.errors import ConfigurationError
+from polly_pipeline.transport import is_loopback
 
 __all__ = [
     "CONFIG_VARIABLE",
@@ -64,16 +64,6 @@ class Limits:
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise ConfigurationError(f"limit {f.name} must be a positive number, got {value!r}")
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (an address or ``localhost``) is reachable only from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ Every network wait has a deadline (:class:`Timeouts`); failures surface as the
 from __future__ import annotations
 
 from polly_pipeline.transport.base import DuplexStream, ReadyBody, Transport
-from polly_pipeline.transport.config import Endpoint, Timeouts, TLSConfig
+from polly_pipeline.transport.config import Endpoint, Timeouts, TLSConfig, is_loopback
 from polly_pipeline.transport.pool import ConnectionPool, PoolStats
 from polly_pipeline.transport.response import Response
 from polly_pipeline.transport.stream import Http2Stream
@@ -35,4 +35,5 @@ __all__ = [
     "TLSConfig",
     "Timeouts",
     "Transport",
+    "is_loopback",
 ]

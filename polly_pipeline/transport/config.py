@@ -148,3 +148,17 @@ class Endpoint:
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (``localhost`` or an IP address, brackets allowed) is this machine only.
+
+    Any other name is not: what it resolves to can change, so a server bound to it, or a page
+    served under it, is treated as reachable from elsewhere.
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from polly_pipeline.errors import ConfigurationError
-from polly_pipeline.transport import ConnectionPool, Endpoint, Timeouts, TLSConfig
+from polly_pipeline.transport import ConnectionPool, Endpoint, Timeouts, TLSConfig, is_loopback
 
 
 @pytest.mark.parametrize(
@@ -80,3 +80,23 @@ def test_timeouts_must_be_positive(field: str, value: float) -> None:
 def test_pool_size_is_checked() -> None:
     with pytest.raises(ConfigurationError, match="pool_size"):
         ConnectionPool(pool_size=-1)
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("localhost", True),
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.20", False),
+        ("example.com", False),
+        ("localhost.example.com", False),
+        ("", False),
+    ],
+)
+def test_is_loopback_only_for_addresses_of_this_machine(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback

@@ -9,7 +9,6 @@ cannot listen in.
 from __future__ import annotations
 
 import http
-import ipaddress
 from functools import cache
 from importlib import resources
 
@@ -17,7 +16,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-__all__ = ["STREAM_PATH", "asset", "is_loopback", "page_request"]
+__all__ = ["STREAM_PATH", "asset", "page_request"]
 
 #: Where the page opens its WebSocket.
 STREAM_PATH = "/stream"
@@ -34,16 +33,6 @@ _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 def asset(name: str) -> bytes:
     """One of the page's files, from the package data."""
     return resources.files("polly_pipeline_browser").joinpath("static", name).read_bytes()
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a name or an address) is this machine only."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _response(status: http.HTTPStatus, body: bytes, content_type: str) -> Response:

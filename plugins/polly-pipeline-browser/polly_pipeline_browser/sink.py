@@ -26,7 +26,8 @@ from websockets.http11 import Request, Response
 from polly_pipeline.audio import AudioChunk
 from polly_pipeline.errors import ConfigurationError, PollyPipelineError, StreamStateError
 from polly_pipeline.sinks import BaseSink
-from polly_pipeline_browser.page import is_loopback, page_request
+from polly_pipeline.transport import is_loopback
+from polly_pipeline_browser.page import page_request
 from polly_pipeline_browser.pcm import PcmConverter, converter_for
 from polly_pipeline_browser.protocol import (
     ClientInfo,
