@@ -25,7 +25,7 @@ import threading
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
-from polly_pipeline_speaker import BACKEND_NAMES, SpeakerSink
+from polly_pipeline_speaker import BACKEND_NAMES, SpeakerSink, check_playback
 
 from polly_pipeline.backends import LLMOptions, PollyOptions, open_backends
 from polly_pipeline.errors import ConfigurationError, PollyPipelineError
@@ -230,6 +230,18 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the assistant; the exit status."""
     args = parser().parse_args(argv)
+    try:  # before the first question, not when its answer starts to play
+        check_playback(args.device, [args.audio_backend] if args.audio_backend else None)
+    except ConfigurationError as exc:
+        if exc.__cause__ is None:  # an unknown --device: the message lists the devices
+            notice(f"error: {exc}")
+        else:
+            notice(
+                f"error: no sound device could be opened ({exc.__cause__.args[0]}); pick "
+                "another with --audio-backend or --device, or add --audio-backend null to "
+                "play silently in real time (a machine with no sound card)"
+            )
+        return 1
     try:
         return asyncio.run(converse(args))
     except KeyboardInterrupt:

@@ -232,6 +232,36 @@ def test_play_without_a_sound_device_says_so(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` (which calls the command line) in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_play_fails_before_the_answer_when_the_default_device_cannot_open() -> None:
+    pytest.importorskip("polly_pipeline_speaker")
+    # as on a machine with no sound card whose ALSA still lists its null plugin: the devices
+    # are listed, opening one fails, and the audio library writes its complaints to fd 2
+    code = (
+        "import os, sys, miniaudio\n"
+        "def refuse(*args, **kwargs):\n"
+        "    os.write(2, b'ALSA lib pcm.c:2666: Unknown PCM default\\n')\n"
+        "    raise miniaudio.MiniaudioError('failed to init device', -401)\n"
+        "miniaudio.PlaybackDevice = refuse\n"
+        "from polly_pipeline.cli import main\n"
+        "sys.exit(main(['chat', 'How does streaming speech work?', '--play']))\n"
+    )
+    result = run_python(code)
+    assert result.returncode == 2
+    assert result.stdout == ""  # no answer was asked for, shown or half spoken
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr  # one line: no library noise, no traceback
+    assert "failed to init device" in lines[0]
+    assert "--audio-backend null" in lines[0]
+    assert "backends=" not in lines[0]  # the command's options, not the library's
+
+
 def test_play_without_the_speaker_plugin_names_the_install_command() -> None:
     code = (
         "import importlib.metadata as m, sys\n"
@@ -240,9 +270,7 @@ def test_play_without_the_speaker_plugin_names_the_install_command() -> None:
         "from polly_pipeline.cli import main\n"
         "sys.exit(main(['speak', 'Hi.', '--play']))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
+    result = run_python(code)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1

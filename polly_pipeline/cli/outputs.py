@@ -9,8 +9,11 @@ that hold audio.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,27 +151,49 @@ def _speaker(args: argparse.Namespace) -> AudioSink:
             f"--play needs the speaker plugin; install it with: {speaker_install_command()}"
         ) from None
     backends = [args.audio_backend] if args.audio_backend else None
-    _check_sound_device(backends)
+    _check_sound_device(args.device, backends)
     sink: AudioSink = speaker(device=args.device, backends=backends)
     return sink
 
 
-def _check_sound_device(backends: list[str] | None) -> None:
-    """Fail now, in one line, when there is nothing to play on."""
+def _check_sound_device(device: str | None, backends: list[str] | None) -> None:
+    """Fail now, in one line, when there is nothing to play on (not at the first audio)."""
     try:
-        available_devices = importlib.import_module("polly_pipeline_speaker").available_devices
+        check_playback = importlib.import_module("polly_pipeline_speaker").check_playback
     except (ImportError, AttributeError):  # it reports when it opens the device instead
         return
     try:
-        devices = available_devices(backends)
-    except ConfigurationError:
-        devices = []
-    if not devices:
+        with _native_stderr_silenced():  # the audio libraries' own complaints (ALSA...)
+            check_playback(device, backends)
+    except ConfigurationError as exc:
+        if exc.__cause__ is None:  # an unknown device: the plugin's message lists the names
+            raise ConfigurationError(f"--play: {exc}") from None
         which = f"the audio backend {backends[0]!r}" if backends else "this machine"
+        cause = exc.__cause__
+        reason = cause.args[0] if cause.args else cause
         raise ConfigurationError(
-            f"--play: no sound device found on {which}; write a file with -o instead, or "
-            "pass --audio-backend null to play silently in real time"
-        )
+            f"--play: no sound device could be opened on {which} ({reason}); write a "
+            "file with -o instead, pick another with --audio-backend or --device, or pass "
+            "--audio-backend null to play silently in real time"
+        ) from None
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send what C libraries write to file descriptor 2 nowhere while the block runs."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no standard error at all
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _named_sink(name: str) -> AudioSink:

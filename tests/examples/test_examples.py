@@ -88,3 +88,33 @@ def test_custom_sink_prints_a_timeline_that_matches_the_audio(tmp_path: Path) ->
     total = re.search(r"^total: (\d+) chunks, (\d+) bytes, ([\d.]+) s$", result.stdout, re.M)
     assert total is not None
     assert (int(total[1]), int(total[2])) == (len(rows), total_bytes)
+
+
+def test_voice_assistant_without_a_sound_device_says_so_before_the_first_question(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("polly_pipeline_speaker")
+    # a machine with no sound card: the audio library lists devices but cannot open one
+    code = (
+        "import runpy, sys, miniaudio\n"
+        "def refuse(*args, **kwargs):\n"
+        "    raise miniaudio.MiniaudioError('failed to init device', -401)\n"
+        "miniaudio.PlaybackDevice = refuse\n"
+        "sys.argv = ['voice_assistant.py']\n"
+        f"runpy.run_path({str(EXAMPLES / 'voice_assistant.py')!r}, run_name='__main__')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        input="Give me a short answer\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "assistant>" not in result.stdout  # no question was taken, no answer started
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "--audio-backend null" in lines[0]
+    assert "backends=" not in lines[0]  # the example's options, not the library's

@@ -14,8 +14,14 @@ and a fade-out on barge-in. It is registered as the ``speaker`` sink plugin
 
 from __future__ import annotations
 
-from polly_pipeline_speaker.devices import BACKEND_NAMES, available_devices
+from polly_pipeline_speaker.devices import BACKEND_NAMES, available_devices, check_playback
 from polly_pipeline_speaker.playout import PlaybackStats
 from polly_pipeline_speaker.sink import SpeakerSink
 
-__all__ = ["BACKEND_NAMES", "PlaybackStats", "SpeakerSink", "available_devices"]
+__all__ = [
+    "BACKEND_NAMES",
+    "PlaybackStats",
+    "SpeakerSink",
+    "available_devices",
+    "check_playback",
+]

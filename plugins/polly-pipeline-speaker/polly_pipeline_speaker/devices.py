@@ -19,7 +19,14 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from polly_pipeline.errors import ConfigurationError
 
-__all__ = ["BACKEND_NAMES", "BackendLike", "available_devices", "open_device", "resolve_backends"]
+__all__ = [
+    "BACKEND_NAMES",
+    "BackendLike",
+    "available_devices",
+    "check_playback",
+    "open_device",
+    "resolve_backends",
+]
 
 #: A backend: its name (``"null"``, ``"pulseaudio"``, ``"alsa"``, ``"coreaudio"``...) or member.
 BackendLike: TypeAlias = str | miniaudio.Backend
@@ -138,6 +145,28 @@ def open_device(
             f"sound card? Choose another device= or backends= (known: "
             f"{', '.join(BACKEND_NAMES)}), or {_NO_SOUND_CARD_HINT}"
         ) from exc
+
+
+def check_playback(
+    device: str | None = None, backends: Sequence[BackendLike] | None = None
+) -> None:
+    """Open the playback device these options play on, then close it: fail before any audio.
+
+    A backend can list devices and still fail to open its default one (ALSA on a machine with
+    no sound card lists its ``null`` plugin), so listing is no proof that playback will work.
+
+    Raises:
+        ConfigurationError: an unknown backend or device, or nothing could be opened; the
+            message names the options to change.
+    """
+    opened = open_device(
+        sample_rate=16000,
+        device=device,
+        backends=resolve_backends(backends),
+        period_ms=20,
+        app_name="polly-pipeline",
+    )
+    opened.close()
 
 
 def feeder(render: Callable[[int], bytes]) -> Generator[bytes, int, None]:
