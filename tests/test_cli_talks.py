@@ -212,6 +212,16 @@ def test_a_format_that_disagrees_with_the_file_name_is_refused(tmp_path: Path) -
     assert run("speak", "Hi.", "-o", str(tmp_path / "a.wav"), "--format", "mulaw").returncode == 0
 
 
+def test_a_format_that_is_no_format_is_named_with_the_formats(tmp_path: Path) -> None:
+    out = tmp_path / "a.mp3"
+    result = run("speak", "Hi.", "-o", str(out), "--format", "flac")
+    assert result.returncode == 2
+    assert "'flac' is not an output format" in result.stderr
+    assert "mp3, ogg_vorbis, ogg_opus, pcm, mulaw, alaw" in result.stderr
+    assert ".raw" not in result.stderr  # no file name suggested for a format that does not exist
+    assert not out.exists()
+
+
 def test_play_on_the_null_audio_backend(tmp_path: Path) -> None:
     pytest.importorskip("polly_pipeline_speaker")
     started = time.monotonic()

@@ -50,6 +50,9 @@ SPEAKER_DISTRIBUTION = "polly-pipeline-speaker"
 def choose_format(output: Path | None, requested: str | None, fallback: str) -> str:
     """The output format: the file name's, ``requested`` when it agrees, else ``fallback``.
 
+    A ``requested`` name that is no format at all is returned as it is: checking the
+    synthesis parameters refuses it, listing the formats.
+
     Raises:
         ConfigurationError: ``requested`` disagrees with the file name, or the file name
             names no format and none was requested.
@@ -66,7 +69,7 @@ def choose_format(output: Path | None, requested: str | None, fallback: str) -> 
             f"cannot tell the audio format from the file name {output.name!r}; name it "
             f"{known}, or pass --format"
         )
-    if requested and requested not in fits:
+    if requested and requested in FORMATS and requested not in fits:
         raise ConfigurationError(
             f"{output.name} holds {' or '.join(fits)} audio, not {requested}: drop --format "
             f"or name the file {output.stem}{DEFAULT_SUFFIX.get(requested, '.raw')}"
