@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import pty
 import re
 import signal
 import subprocess
@@ -21,14 +22,19 @@ from polly_pipeline.local.service import LocalPollyService
 
 
 def run(
-    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+    *args: str,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+    stdin_fd: int | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """The command with ``args``, no AWS or OpenAI settings; ``stdin`` (text) or ``stdin_fd``."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENAI_"))}
     base["AWS_EC2_METADATA_DISABLED"] = "true"
     base["AWS_CONFIG_FILE"] = base["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
     return subprocess.run(
         [sys.executable, "-m", "polly_pipeline.cli", *args],
         input=stdin,
+        stdin=stdin_fd,
         capture_output=True,
         text=True,
         env={**base, **(env or {})},
@@ -136,6 +142,17 @@ def test_speak_from_stdin(tmp_path: Path) -> None:
     assert "characters billed" in result.stdout
 
 
+def test_speak_reads_piped_text_without_a_dash(tmp_path: Path) -> None:
+    out = tmp_path / "piped.wav"
+    result = run("speak", "-o", str(out), stdin="Piped in, as echo text | speak would.")
+    assert result.returncode == 0, result.stderr
+    assert wav_seconds(out) > 1.0
+    empty = run("speak", "-o", str(tmp_path / "empty.wav"), stdin="")
+    assert empty.returncode == 2
+    assert "nothing to speak" in empty.stderr
+    assert not (tmp_path / "empty.wav").exists()
+
+
 def test_speak_rejects_empty_text() -> None:
     result = run("speak", "   ")
     assert result.returncode == 2
@@ -197,7 +214,17 @@ def test_speak_a_markdown_file(tmp_path: Path) -> None:
 
 
 def test_speak_needs_exactly_one_input(tmp_path: Path) -> None:
-    assert "give the text to speak" in run("speak").stderr
+    terminal, other_end = pty.openpty()  # typed at a terminal: nothing to read, so ask
+    try:
+        alone = run("speak", stdin_fd=terminal)
+    finally:
+        os.close(terminal)
+        os.close(other_end)
+    assert alone.returncode == 2
+    assert "give the text to speak" in alone.stderr
+    both = run("speak", "Hi.", "--file", str(tmp_path / "nope.md"))
+    assert both.returncode == 2
+    assert "not both" in both.stderr
     missing = run("speak", "--file", str(tmp_path / "nope.md"))
     assert missing.returncode == 2
     assert "nope.md" in missing.stderr

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import TextIO
 
 from polly_pipeline.cli.doctor import add_doctor
 from polly_pipeline.cli.local import add_local
@@ -59,7 +60,10 @@ def _add_speak(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     _logging_options(p, top=False)
     p.add_argument(
-        "text", nargs="?", default=None, help="the text to speak ('-' reads standard input)"
+        "text",
+        nargs="?",
+        default=None,
+        help="the text to speak ('-', or no TEXT when it is piped: standard input)",
     )
     p.add_argument("-f", "--file", type=Path, default=None, help="speak this text/markdown file")
     p.add_argument(
@@ -74,9 +78,23 @@ def _add_speak(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def _cmd_speak(args: argparse.Namespace, ctx: Context) -> int:
     from polly_pipeline.cli.speak import run_speak  # noqa: PLC0415
 
+    if args.text is None and args.file is None and _piped(sys.stdin):
+        args.text = "-"  # echo Hello | polly-pipeline speak
     if (args.text is None) == (args.file is None):
-        raise PollyPipelineError("give the text to speak, '-' for standard input, or --file PATH")
+        raise PollyPipelineError(
+            "give the text to speak, '-' for standard input, or --file PATH (not both)"
+            if args.text is not None
+            else "give the text to speak, '-' for standard input, or --file PATH"
+        )
     return run_command(run_speak(args, ctx), ctx.outputs)
+
+
+def _piped(stream: TextIO | None) -> bool:
+    """Standard input is a pipe or a file, not a terminal (nor closed)."""
+    try:
+        return stream is not None and not stream.isatty()
+    except ValueError:  # closed
+        return False
 
 
 def _add_chat(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
