@@ -22,12 +22,12 @@ from polly_pipeline.client.config import (
     credentials_provider,
     resolve_endpoint,
 )
+from polly_pipeline.client.refusal import Refused, refusal
 from polly_pipeline.client.slots import StreamSlots
 from polly_pipeline.client.stream import SpeechSynthesisStream
 from polly_pipeline.client.user_agent import user_agent
-from polly_pipeline.errors import ConfigurationError, ServiceException
+from polly_pipeline.errors import ConfigurationError
 from polly_pipeline.protocol.credentials import Credentials
-from polly_pipeline.protocol.events import exception_from_http_error
 from polly_pipeline.protocol.params import SynthesisParams
 from polly_pipeline.protocol.sigv4 import EventSigner, sign_request
 from polly_pipeline.transport import ConnectionPool, Endpoint, Timeouts, TLSConfig, Transport
@@ -36,8 +36,6 @@ __all__ = ["PollyStreamingClient", "split_text"]
 
 STREAM_PATH = "/v1/synthesisStream"
 CONTENT_TYPE = "application/vnd.amazon.eventstream"
-#: How much of an HTTP error body is read to build the exception.
-_ERROR_BODY_LIMIT = 64 * 1024
 
 
 def _utcnow() -> datetime:
@@ -216,12 +214,12 @@ class PollyStreamingClient(AsyncResource):
             raise ConfigurationError("this PollyStreamingClient is closed")
         try:
             return await self._open_once(params, use_pool=use_pool, wait=wait)
-        except _Refused as refused:
+        except Refused as refused:
             if not self._clock.correct(refused.error, refused.headers):
                 raise refused.error from None
         try:
             return await self._open_once(params, use_pool=use_pool, wait=wait)
-        except _Refused as refused:
+        except Refused as refused:
             raise refused.error from None
 
     async def _open_once(
@@ -269,13 +267,8 @@ class PollyStreamingClient(AsyncResource):
         try:
             response = await transport.response()
             if response.status != 200:
-                body = bytearray()
-                async for chunk in transport:
-                    body += chunk
-                    if len(body) >= _ERROR_BODY_LIMIT:
-                        break
-                error = exception_from_http_error(response.status, response.headers, bytes(body))
-                raise _Refused(error, response.headers)
+                status, headers = response.status, response.headers
+                raise await refusal(transport, status, headers, self._timeouts.read)
         except BaseException:
             await stream.aclose()
             raise
@@ -352,15 +345,6 @@ async def _send_all(stream: SpeechSynthesisStream, text: str, text_type: str) ->
     except Exception as exc:
         return exc
     return None
-
-
-class _Refused(Exception):
-    """The service answered the stream request with an error (and these headers)."""
-
-    def __init__(self, error: ServiceException, headers: Sequence[tuple[str, str]]) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.headers = headers
 
 
 class _OpeningStream:

@@ -15,12 +15,12 @@ import pytest
 
 from polly_pipeline.client import PollyStreamingClient
 from polly_pipeline.errors import NetworkTimeout, SessionError
-from polly_pipeline.local.certs import TLSMaterial
-from polly_pipeline.local.http import HttpServer, Request, RequestBody, Responder
+from polly_pipeline.local.http import Request, RequestBody, Responder
 from polly_pipeline.protocol.credentials import Credentials
 from polly_pipeline.protocol.events import AudioEvent, encode_output_event
 from polly_pipeline.session import RetryPolicy, SpeechSession
 from polly_pipeline.transport import Timeouts
+from tests.client.serving import client_of
 
 READ = 0.6
 TIMEOUTS = Timeouts(connect=2.0, response_headers=1.0, read=READ, write=1.0, close=0.5)
@@ -50,20 +50,8 @@ async def trickle(request: Request, body: RequestBody, responder: Responder) -> 
 
 @pytest.fixture
 async def trickling_client(tmp_path: Path) -> AsyncIterator[PollyStreamingClient]:
-    tls = await asyncio.to_thread(TLSMaterial.generate)
-    ca = tls.write_ca(tmp_path / "ca.pem")
-    async with HttpServer(trickle, tls=tls) as server:
-        client = PollyStreamingClient(
-            region="us-east-1",
-            endpoint_url=server.url,
-            credentials=CREDENTIALS,
-            ca_file=str(ca),
-            timeouts=TIMEOUTS,
-        )
-        try:
-            yield client
-        finally:
-            await client.aclose()
+    async with client_of(trickle, tmp_path, timeouts=TIMEOUTS, credentials=CREDENTIALS) as client:
+        yield client
 
 
 async def test_a_trickling_stream_times_out_within_the_read_deadline(
