@@ -314,11 +314,14 @@ class TurnLedger:
         than ``rate`` (numbers, a long pause) lends its surplus to no later segment. So the
         answer never skips a segment whose audio was not all in, unless one spoken slower than
         ``rate`` was still being spoken when it was sent; it may resend the one in flight (and
-        rarely the one before it).
+        rarely the one before it). When every stream of the chain closed (``failed`` too: the
+        turn could not open the stream to roll over to), all that was sent was heard.
         """
         oldest = next((s for s in self.spans if not s.closed), failed)
         if oldest is None:
             return self.resume
+        if oldest.closed:  # every stream's audio is all in (a rollover failed to open): all heard
+            return oldest.end
         spent = 0.0
         index = oldest.start
         while index < oldest.end:

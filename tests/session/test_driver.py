@@ -7,18 +7,12 @@ failure may not start a retry after ``interrupt()`` returned, nor hide the cance
 from __future__ import annotations
 
 import asyncio
-import itertools
-import random
 
-from polly_pipeline.audio import AudioFormat
 from polly_pipeline.errors import ConnectError
-from polly_pipeline.session.driver import TurnContext
 from polly_pipeline.session.events import SessionEvent, StreamRetry
 from polly_pipeline.session.link import StreamLink
-from polly_pipeline.session.rate import SpeakingRate
-from polly_pipeline.session.retry import RetryPolicy
-from polly_pipeline.session.tasks import SessionTasks
 from polly_pipeline.session.turn import Turn
+from tests.session.contexts import turn_context
 
 
 class RefusingStreams:
@@ -42,19 +36,7 @@ class RefusingStreams:
 async def test_a_barge_in_in_the_instant_a_stream_fails_stops_the_turn() -> None:
     events: list[SessionEvent] = []
     streams = RefusingStreams()
-    context = TurnContext(
-        streams=streams,  # type: ignore[arg-type]
-        rate=SpeakingRate(0.07),
-        format=AudioFormat("pcm", 16000),
-        retry=RetryPolicy(max_attempts=5, base_delay=0.0, jitter=False),
-        rng=random.Random(1),
-        keepalive_interval=3.0,
-        max_stream_age=540.0,
-        pacing=None,
-        emit=events.append,
-        next_sequence=itertools.count().__next__,
-        tasks=SessionTasks(),
-    )
+    context = turn_context(streams, events)
     turn = Turn(context, 0)
     await turn.send("Hello there. ", flush=True)
     await turn.finish()
