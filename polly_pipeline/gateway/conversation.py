@@ -266,7 +266,13 @@ class Conversation:
     def _turn_text(self, session: SpeechSession, start: Start) -> TurnText:
         params = session.params
         language = params.language_code or voice_language(params.voice_id) or "en"
-        return TurnText(clean=start.text_mode == "clean", language=language, policy=self._policy)
+        return TurnText(
+            clean=start.text_mode == "clean",
+            language=language,
+            policy=self._policy,
+            clock=asyncio.get_running_loop().time,
+            seconds_per_character=lambda: session.seconds_per_character,
+        )
 
     async def _interrupt(self) -> None:
         waiting = list(self._turns)

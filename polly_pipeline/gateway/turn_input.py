@@ -19,7 +19,7 @@ from polly_pipeline.errors import PollyPipelineError
 from polly_pipeline.gateway.messages import event
 from polly_pipeline.gateway.send_buffer import SendBuffer
 from polly_pipeline.gateway.turn_text import TurnText
-from polly_pipeline.pipeline.stages import SpeechItem
+from polly_pipeline.pipeline.speech_text import SpeechItem
 from polly_pipeline.session import InterruptReport, Turn
 
 __all__ = ["TurnInput"]

@@ -1,17 +1,20 @@
 """Gateway layer: one turn's text as it arrives in messages, turned into speech items.
 
-In ``clean`` mode the text goes through the project's markdown cleaner and segmenter and the
-adaptive flush policy, exactly as :class:`~polly_pipeline.pipeline.Pipeline` speaks a model's
-tokens; a client's ``flush`` releases what the segmenter holds at once. In ``raw`` mode every
-message is one TextEvent, flushed when the client says so.
+In ``clean`` mode the text goes through the project's markdown cleaner and the pipeline's own
+core (:class:`~polly_pipeline.pipeline.speech_text.SpeechText`: segmenter, adaptive flush
+policy, playback catch-up), exactly as :class:`~polly_pipeline.pipeline.Pipeline` speaks a
+model's tokens; a client's ``flush`` releases what the segmenter holds at once. In ``raw`` mode
+every message is one TextEvent, flushed when the client says so.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from polly_pipeline.pipeline.flush import FlushPolicy
-from polly_pipeline.pipeline.stages import SpeechItem
+from polly_pipeline.pipeline.speech_text import SpeechItem, SpeechText
 from polly_pipeline.text.clean import MarkdownCleaner
-from polly_pipeline.text.segment import Segment, Segmenter, SegmenterOptions
+from polly_pipeline.text.segment import Segmenter, SegmenterOptions
 
 __all__ = ["TurnText"]
 
@@ -22,23 +25,31 @@ class TurnText:
     Args:
         clean: clean and segment (True) or send messages as they are (False).
         language: the segmenter's language (a Polly code such as ``de-DE``).
-        policy: when segments are flushed.
+        policy: when segments are flushed, and when playback needs catching up.
+        clock: seconds on one monotonic clock (the event loop's), read as text arrives.
+        seconds_per_character: the speaking rate (the conversation's session's).
     """
 
-    def __init__(self, *, clean: bool, language: str, policy: FlushPolicy) -> None:
+    def __init__(
+        self,
+        *,
+        clean: bool,
+        language: str,
+        policy: FlushPolicy,
+        clock: Callable[[], float],
+        seconds_per_character: Callable[[], float] | None = None,
+    ) -> None:
         self._clean = clean
         self._cleaner = MarkdownCleaner()
-        self._segmenter = Segmenter(SegmenterOptions(language=language))
-        self._policy = policy
-        self._count = 0
-        self._unflushed = False
+        self._text = SpeechText(
+            Segmenter(SegmenterOptions(language=language)), policy, seconds_per_character
+        )
+        self._clock = clock
 
     @property
     def waiting(self) -> bool:
         """Whether text is held or went out unflushed (a stall should then flush it)."""
-        if not self._clean or not self._policy.flushes_on_stall:
-            return False
-        return self._unflushed or bool(self._segmenter.pending.strip())
+        return self._clean and self._text.stall_due
 
     def feed(self, text: str, *, flush: bool) -> list[SpeechItem]:
         """The items one message gives."""
@@ -46,39 +57,17 @@ class TurnText:
             return (
                 [SpeechItem(text, flush, "flush" if flush else "sentence")] if text or flush else []
             )
-        items = self._items(self._segmenter.feed(self._cleaner.feed(text)))
+        items = self._text.feed(self._cleaner.feed(text), self._clock())
         if flush:
-            items += self._release("flush")
+            items += self._text.release("flush")
         return items
 
     def stall(self) -> list[SpeechItem]:
         """The source went quiet: what is held, flushed."""
-        return self._release("stall")
+        return self._text.release("stall")
 
     def end(self) -> list[SpeechItem]:
         """The turn's text is complete: everything still held."""
         if not self._clean:
             return []
-        segments = self._segmenter.feed(self._cleaner.flush()) + self._segmenter.flush()
-        return self._items(segments)
-
-    def _items(self, segments: list[Segment]) -> list[SpeechItem]:
-        items = []
-        for seg in segments:
-            flush = self._policy.flush_segment(self._count)
-            self._count += 1
-            self._unflushed = not flush
-            items.append(SpeechItem(seg.text, flush, seg.reason))
-        return items
-
-    def _release(self, reason: str) -> list[SpeechItem]:
-        held = [s.text for s in self._segmenter.flush()]
-        self._count += len(held)
-        self._unflushed = False
-        if not held:
-            return [SpeechItem("", True, "stall" if reason == "stall" else "flush")]
-        last = len(held) - 1
-        return [
-            SpeechItem(text, n == last, "stall" if reason == "stall" else "flush")
-            for n, text in enumerate(held)
-        ]
+        return self._text.end(self._cleaner.flush())

@@ -19,33 +19,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Literal
 
 from aiostream.core import pipable_operator, streamcontext
 
 from polly_pipeline._aio import task_group
 from polly_pipeline.audio import AudioChunk
-from polly_pipeline.pipeline.continuity import AudioAhead
 from polly_pipeline.pipeline.flush import FlushPolicy
+from polly_pipeline.pipeline.speech_text import SpeechItem, SpeechText
 from polly_pipeline.session.session import SpeechSession
 from polly_pipeline.text.clean import CleanOptions, MarkdownCleaner
 from polly_pipeline.text.segment import Segmenter, SegmenterOptions
 
 __all__ = ["SpeechItem", "clean", "segment", "speak"]
-
-ItemReason = Literal["sentence", "first_fragment", "catch_up", "max_length", "flush", "stall"]
-#: Seconds of audio per character of text before a session has measured its voice.
-DEFAULT_SECONDS_PER_CHARACTER = 0.07
-
-
-@dataclass(frozen=True)
-class SpeechItem:
-    """A piece of text for the speech session, with its flush instruction."""
-
-    text: str
-    flush: bool
-    reason: ItemReason
 
 
 @pipable_operator
@@ -87,10 +72,8 @@ async def segment(
     yielded before the error propagates.
     """
     policy = policy or FlushPolicy()
-    rate = seconds_per_character or (lambda: DEFAULT_SECONDS_PER_CHARACTER)
-    segmenter = Segmenter(options or SegmenterOptions())
+    text = SpeechText(Segmenter(options or SegmenterOptions()), policy, seconds_per_character)
     loop = asyncio.get_running_loop()
-    ahead = AudioAhead()
     queue: asyncio.Queue[object] = asyncio.Queue()
 
     async def read() -> None:
@@ -105,46 +88,30 @@ async def segment(
         else:
             queue.put_nowait(_END)
 
-    count = 0
-    unflushed = False  # text went out since the last Force
     # the reader hands every failure to the queue, so it never fails into the group while
     # this generator waits at a yield
     async with task_group() as tasks:
         reader = tasks.create_task(read(), name="polly-pipeline-segment-reader")
         try:
             while True:
-                waiting = unflushed or bool(segmenter.pending.strip())
-                wait = policy.stall_after if waiting and policy.flushes_on_stall else None
+                wait = policy.stall_after if text.stall_due else None
                 try:
                     item = await asyncio.wait_for(queue.get(), wait)
                 except TimeoutError:
                     # the source went quiet (a model thinking, a tool call): speak what is here,
                     # even a sentence still held for lookahead, rather than wait in silence
-                    held = segmenter.flush()
-                    count += len(held)
-                    for n, seg in enumerate(held):
-                        yield SpeechItem(seg.text, n == len(held) - 1, "stall")
-                    if not held:
-                        yield SpeechItem("", True, "stall")
-                    unflushed = False
+                    for speech in text.release("stall"):
+                        yield speech
                     continue
                 if item is _END or isinstance(item, BaseException):
-                    for seg in segmenter.flush():
-                        flush = policy.flush_segment(count)
-                        count += 1
-                        yield SpeechItem(seg.text, flush, seg.reason)
+                    for speech in text.end():
+                        yield speech
                     if isinstance(item, BaseException):
                         raise item
                     return
                 assert isinstance(item, str)
-                hurry = policy.catch_up(ahead.ahead(loop.time()))
-                segmenter.hurry = hurry
-                for seg in segmenter.feed(item):
-                    flush = hurry or policy.flush_segment(count)
-                    count += 1
-                    ahead.sent(loop.time(), len(seg.text.strip()) * rate())
-                    unflushed = not flush
-                    yield SpeechItem(seg.text, flush, seg.reason)
+                for speech in text.feed(item, loop.time()):
+                    yield speech
         finally:
             reader.cancel()
 

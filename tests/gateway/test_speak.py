@@ -13,6 +13,7 @@ from websockets.asyncio.client import connect
 from polly_pipeline.audio import decode_audio
 from polly_pipeline.client import PollyStreamingClient
 from polly_pipeline.gateway import GatewayConfig, Limits
+from polly_pipeline.local.demo_answers import tokenize
 from tests.gateway.client import SpeakClient
 from tests.gateway.conftest import Gateway, running_gateway
 
@@ -254,3 +255,32 @@ async def test_pacing_keeps_the_audio_close_to_real_time(speak: SpeakClient) -> 
     # without pacing the local service delivers all of it in a fraction of a second; paced,
     # the last sentence is sent only when the audio before it has almost played
     assert elapsed > seconds * 0.5
+
+
+async def test_a_long_sentence_after_a_short_one_is_cut_at_a_clause(speak: SpeakClient) -> None:
+    # "Sure." lasts a third of a second: the listener would wait in silence while the model
+    # writes the long sentence, so its first clause goes out as soon as the clause is settled
+    answer = (
+        "Sure. The sky looks blue because the molecules of the air scatter the short, blue "
+        "wavelengths of sunlight far more strongly than the long, red ones. That is all."
+    )
+    tokens = tokenize(answer)
+    settled = next(i for i, tok in enumerate(tokens) if tok == " wa")  # the word after "short,"
+    await speak.start(voice="Joanna", format="pcm")
+    for token in tokens[: settled + 1]:
+        await speak.send(text=token)
+    segments = []
+    while len(segments) < 2:  # the model goes on writing: no stall needed for either
+        segments += (await speak.until("segment", within=10)).of("segment")
+    assert (segments[0]["text"], segments[0]["flush"]) == ("Sure. ", True)
+    assert segments[1]["reason"] == "catch_up"
+    assert segments[1]["flush"] is True
+    assert segments[1]["text"] == (
+        "The sky looks blue because the molecules of the air scatter the short, "
+    )
+    for token in tokens[settled + 1 :]:
+        await speak.send(text=token)
+    await speak.send(type="end")
+    rest = await speak.until("turn_done")
+    spoken = [s["text"] for s in segments + rest.of("segment")]
+    assert "".join(spoken) == answer  # nothing lost or repeated
