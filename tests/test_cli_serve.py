@@ -1,4 +1,4 @@
-"""``polly-pipeline serve`` as a user starts it: an address it cannot have is one clear line."""
+"""``serve`` and ``local`` as a user starts them: an address they cannot have is one clear line."""
 
 from __future__ import annotations
 
@@ -12,14 +12,17 @@ import pytest
 from tests.test_cli import quiet_env
 
 
-def test_serve_on_a_port_in_use_names_the_option_to_change(tmp_path: Path) -> None:
-    pytest.importorskip("uvicorn")
+@pytest.mark.parametrize("command", ["serve", "local"])
+def test_a_port_in_use_names_the_option_to_change(tmp_path: Path, command: str) -> None:
+    if command == "serve":
+        pytest.importorskip("uvicorn")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "polly_pipeline.cli", "serve", "--port", str(port)],
+            # -v after the command, as after every other one
+            [sys.executable, "-m", "polly_pipeline.cli", command, "--port", str(port), "-v"],
             capture_output=True,
             text=True,
             env=quiet_env(tmp_path),

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from polly_pipeline._aio import task_group
+from polly_pipeline.cli.options import check_listen_address
 from polly_pipeline.errors import PollyPipelineError
 
 if TYPE_CHECKING:
@@ -152,6 +153,7 @@ def _cmd_local(args: argparse.Namespace, ctx: object = None) -> int:
         keep_credentials_written,
     )
 
+    check_listen_address(args.host, args.port)
     config = local_config(args)
     ca_file = args.ca_file or _default_ca_file()
 

@@ -212,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_local(sub)
     add_serve(sub)
     add_doctor(sub)
+    for name in ("local", "serve", "doctor"):
+        _logging_options(sub.choices[name], top=False)
     return parser
 
 

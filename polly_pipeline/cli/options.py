@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import socket
 from pathlib import Path
 
 from polly_pipeline.backends import LLMOptions, PollyOptions
 from polly_pipeline.cli.outputs import DEFAULT_SUFFIX, Outputs, choose_format, numbered, open_sinks
+from polly_pipeline.errors import ConfigurationError
 from polly_pipeline.protocol.params import SynthesisParams
 from polly_pipeline.sinks import AudioSink
 
@@ -16,6 +19,7 @@ __all__ = [
     "add_audio_options",
     "add_backend_options",
     "add_model_options",
+    "check_listen_address",
     "env",
     "llm_options",
     "polly_options",
@@ -154,3 +158,25 @@ def turn_outputs(
         sinks.append(outputs.add(path))
     sinks.extend(open_sinks(args))
     return sinks
+
+
+def check_listen_address(host: str, port: int) -> None:
+    """Refuse --host/--port that cannot be bound, before anything starts (a probe bind)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigurationError(
+                    f"port {port} on {host} is already in use (another server, perhaps another "
+                    f"polly-pipeline); stop it, or pass a free one: --port {port + 1}"
+                ) from None
+            if exc.errno == errno.EACCES:
+                raise ConfigurationError(
+                    f"no permission to listen on port {port}; pass --port 1024 or higher"
+                ) from None
+            raise ConfigurationError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}); check --host and --port"
+            ) from None

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import importlib.util
-import socket
 
-from polly_pipeline.cli.options import add_backend_options, polly_options
+from polly_pipeline.cli.options import add_backend_options, check_listen_address, polly_options
 from polly_pipeline.errors import ConfigurationError
 
 __all__ = ["add_serve"]
@@ -56,7 +54,7 @@ def _cmd_serve(args: argparse.Namespace, ctx: object = None) -> int:
             raise ConfigurationError(f"serve needs {module}: {_EXTRA}")
     from polly_pipeline.gateway.server import serve  # noqa: PLC0415
 
-    _check_address(args.host, args.port)
+    check_listen_address(args.host, args.port)
 
     config = GatewayConfig(
         host=args.host,
@@ -68,25 +66,3 @@ def _cmd_serve(args: argparse.Namespace, ctx: object = None) -> int:
     )
     serve(config, log_level=(args.log_level or "info").lower())
     return 0
-
-
-def _check_address(host: str, port: int) -> None:
-    """Refuse, before any worker or Polly backend starts, an address that cannot be bound."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise ConfigurationError(
-                    f"port {port} on {host} is already in use (another server, perhaps another "
-                    f"polly-pipeline serve); stop it, or pass a free one: --port {port + 1}"
-                ) from None
-            if exc.errno == errno.EACCES:
-                raise ConfigurationError(
-                    f"no permission to listen on port {port}; pass --port 1024 or higher"
-                ) from None
-            raise ConfigurationError(
-                f"cannot listen on {host}:{port} ({exc.strerror or exc}); check --host and --port"
-            ) from None
