@@ -360,6 +360,20 @@ class _Metadata(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def test_a_region_without_the_stream_names_the_regions_that_have_it(tmp_path: Path) -> None:
+    out = tmp_path / "a.mp3"
+    keys = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE12", "AWS_SECRET_ACCESS_KEY": "x" * 40}
+    # moon-1 has no Polly endpoint anywhere: the connection fails, on or off the internet
+    result = run("speak", "Hi.", "-o", str(out), "--region", "moon-1", env=keys)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    [error] = [line for line in result.stderr.splitlines() if "error" in line]
+    assert "polly.moon-1.amazonaws.com" in error
+    assert "'moon-1' does not offer Polly's bidirectional stream" in error
+    assert "pass --region us-east-1" in error
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(("backend", "probes"), [("auto", False), ("aws", True)])
 def test_automatic_backend_choice_never_probes_instance_metadata(
     tmp_path: Path, backend: str, probes: bool

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from polly_pipeline.cli.doctor import add_doctor
+from polly_pipeline.cli.hints import hint
 from polly_pipeline.cli.local import add_local
 from polly_pipeline.cli.options import (
     ENVIRONMENT,
@@ -245,6 +246,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 141
     except PollyPipelineError as exc:
-        print(f"polly-pipeline: error: {exc}", file=sys.stderr)
+        print(f"polly-pipeline: error: {exc}{hint(exc, args)}", file=sys.stderr)
         return 2
     return int(status)

@@ -1,0 +1,42 @@
+"""CLI layer: what to change, added to an error a user's settings explain.
+
+A connection to Amazon Polly that fails is most often a region that does not offer the
+bidirectional stream (``polly.<region>.amazonaws.com`` may not even exist), or a machine that
+cannot reach AWS while credentials left on it made the automatic choice pick Amazon Polly.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from polly_pipeline.errors import ConnectError, PollyPipelineError
+
+__all__ = ["hint"]
+
+
+def hint(exc: PollyPipelineError, args: argparse.Namespace) -> str:
+    """``; <what to change>`` for ``exc`` raised by the command ``args`` ran, or ``""``."""
+    if not isinstance(exc, ConnectError) or getattr(args, "backend", "local") == "local":
+        return ""
+    if getattr(args, "endpoint_url", None):
+        return ""
+    from polly_pipeline.client.config import resolve_endpoint  # noqa: PLC0415
+    from polly_pipeline.doctor import STREAM_REGIONS  # noqa: PLC0415
+
+    try:
+        endpoint = resolve_endpoint(region=args.region, profile=args.profile)
+    except PollyPipelineError:
+        return ""
+    if endpoint.overridden or endpoint.host not in str(exc):
+        return ""  # not Amazon Polly's own endpoint that failed
+    if endpoint.region not in STREAM_REGIONS:
+        return (
+            f"; the region {endpoint.region!r} does not offer Polly's bidirectional stream: "
+            f"pass --region {STREAM_REGIONS[0]} (or {', '.join(STREAM_REGIONS[1:])}), or set "
+            "AWS_REGION"
+        )
+    return (
+        f"; check that this machine can reach {endpoint.host} (network, proxy, firewall; "
+        "'polly-pipeline doctor' checks step by step), or pass --backend local to use the "
+        "built-in service"
+    )
