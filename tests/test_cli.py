@@ -168,6 +168,21 @@ def test_voices_lists_and_filters() -> None:
     assert run("voices", "--language", "xx-XX").returncode == 1
 
 
+def test_voices_take_a_language_as_users_write_it_and_say_what_exists() -> None:
+    exact = run("voices", "--language", "en-GB").stdout
+    assert run("voices", "--language", "en-gb").stdout == exact
+    english = run("voices", "--language", "en").stdout.splitlines()
+    assert set(exact.splitlines()) < set(english)
+    assert all(line.split()[1].startswith("en-") for line in english)
+    unknown = run("voices", "--language", "xx-XX")
+    assert unknown.returncode == 1  # nothing found
+    assert "no voice speaks 'xx-XX'" in unknown.stderr
+    assert "en-GB" in unknown.stderr  # the codes that would match something
+    engine = run("voices", "--engine", "turbo")
+    assert engine.returncode == 1
+    assert "generative" in engine.stderr
+
+
 def test_help_lists_every_command() -> None:
     result = run("--help")
     for command in ("chat", "speak", "voices", "local"):

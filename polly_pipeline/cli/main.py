@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from polly_pipeline.cli.doctor import add_doctor
 from polly_pipeline.cli.hints import hint
@@ -143,7 +143,9 @@ def _add_voices(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     _logging_options(p, top=False)
     p.add_argument("--engine", default=None, help="only voices with this engine (e.g. generative)")
     p.add_argument(
-        "--language", default=None, help="only voices of this language code (e.g. en-GB)"
+        "--language",
+        default=None,
+        help="only voices of this language code (e.g. en-GB; en: every English voice)",
     )
     p.set_defaults(func=_cmd_voices)
 
@@ -151,14 +153,41 @@ def _add_voices(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def _cmd_voices(args: argparse.Namespace, ctx: Context) -> int:
     from polly_pipeline.local.voices import describe_voices_payload  # noqa: PLC0415
 
-    voices = describe_voices_payload(engine=args.engine, language_code=args.language)["Voices"]
+    every = describe_voices_payload()["Voices"]
+    voices = [v for v in every if _speaks(v, args.language) and _has_engine(v, args.engine)]
     if not voices:
-        print("no voice matches", file=sys.stderr)
+        print(_no_voice(every, args), file=sys.stderr)
         return 1
     for v in sorted(voices, key=lambda v: (v["LanguageCode"], v["Id"])):
         engines = ",".join(v["SupportedEngines"])
         print(f"{v['Id']:<12} {v['LanguageCode']:<10} {v['Gender']:<7} {engines}")
     return 0
+
+
+def _speaks(voice: dict[str, Any], language: str | None) -> bool:
+    """``en-GB``, ``en-gb`` and ``en`` (every English) all match an en-GB voice."""
+    if language is None:
+        return True
+    code = str(voice["LanguageCode"]).lower()
+    return language.lower() in (code, code.split("-")[0])
+
+
+def _has_engine(voice: dict[str, Any], engine: str | None) -> bool:
+    return engine is None or engine.lower() in (e.lower() for e in voice["SupportedEngines"])
+
+
+def _no_voice(every: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    """Why no voice matched, and what would."""
+    if not any(_speaks(v, args.language) for v in every):
+        codes = sorted({str(v["LanguageCode"]) for v in every})
+        return f"no voice speaks {args.language!r}; pass --language with one of: {', '.join(codes)}"
+    if not any(_has_engine(v, args.engine) for v in every):
+        engines = sorted({str(e) for v in every for e in v["SupportedEngines"]})
+        return f"no voice has the engine {args.engine!r}; pass --engine {' or '.join(engines)}"
+    return (
+        f"no {args.language} voice has the {args.engine} engine; leave out --engine to see "
+        f"the {args.language} voices"
+    )
 
 
 def _add_plugins(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
