@@ -349,6 +349,8 @@ def test_whitespace_only_input_is_empty_input(tmp_path: Path, command: str, how:
     assert "empty" in result.stderr
     assert "Traceback" not in result.stderr
     assert not out.exists()
+    if command == "chat":  # what to do instead
+        assert "leave the prompt out to type prompts one per line" in result.stderr
 
 
 # --- backends ----------------------------------------------------------------------------------

@@ -69,7 +69,10 @@ async def run_chat(args: argparse.Namespace, ctx: Context) -> int:
     outputs = ctx.outputs
     prompt = read_stdin() if args.prompt == "-" else args.prompt
     if prompt is not None and not prompt.strip():
-        raise ConfigurationError("the prompt is empty (or only whitespace)")
+        raise ConfigurationError(
+            "the prompt is empty (or only whitespace): ask something, e.g. polly-pipeline chat "
+            "'Why is the sky blue?', or leave the prompt out to type prompts one per line"
+        )
     params = synthesis_params(args, default_name="answer")
     conversing = args.interactive or prompt is None
     display = Display(quiet=args.quiet)
