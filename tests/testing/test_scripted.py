@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections.abc import AsyncIterable
 
 import pytest
@@ -12,7 +12,7 @@ from polly_pipeline.errors import ConfigurationError, LLMError
 from polly_pipeline.pipeline import Pipeline
 from polly_pipeline.session import SpeechSession
 from polly_pipeline.sinks import MemorySink
-from polly_pipeline.testing import scripted_tokens, split_tokens
+from polly_pipeline.testing import scripted_tokens, split_tokens, virtual_clock
 
 
 async def drain(source: AsyncIterable[str], into: list[str]) -> None:
@@ -51,15 +51,17 @@ async def test_a_failure_comes_after_the_scripted_tokens() -> None:
     assert caught.value.chars_received == 5
 
 
+@virtual_clock
 async def test_pacing_delays_the_first_token_and_spreads_the_rest() -> None:
-    started = time.monotonic()
+    # on the virtual clock each token comes exactly when it is due, however busy the machine
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     arrivals = []
     async for _ in scripted_tokens(
         ["a", "b", "c", "d"], first_token_delay=0.2, tokens_per_second=20
     ):
-        arrivals.append(time.monotonic() - started)
-    assert arrivals[0] >= 0.19
-    assert arrivals[-1] - arrivals[0] >= 0.14  # three gaps of 0.05 s
+        arrivals.append(loop.time() - started)
+    assert arrivals == pytest.approx([0.2, 0.25, 0.3, 0.35])  # the delay, then gaps of 0.05 s
 
 
 def test_bad_arguments_fail_at_once() -> None:
