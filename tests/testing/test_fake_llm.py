@@ -109,7 +109,9 @@ async def test_the_token_rate_spreads_the_answer_over_time(fake_llm: FakeLLM) ->
     async for _ in source:
         arrivals.append(time.monotonic() - started)
     assert len(arrivals) == 6
-    assert arrivals[-1] - arrivals[0] >= 0.4
+    # token i never comes before i gaps of 0.1 s (the clock starts before the request is sent;
+    # a busy machine only makes tokens later, so no upper bound is asserted)
+    assert all(at >= i * 0.1 for i, at in enumerate(arrivals)), arrivals
 
 
 async def test_the_script_can_change_between_turns_and_requests_accumulate(

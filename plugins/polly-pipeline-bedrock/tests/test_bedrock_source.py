@@ -50,8 +50,10 @@ async def test_yields_the_answer_as_it_is_written(
         pieces.append(text)
     assert "".join(pieces) == REFERENCE_ANSWER
     assert pieces == split_tokens(REFERENCE_ANSWER)  # one delta per token: nothing merged or lost
-    assert arrivals[0] >= FIRST_TOKEN_DELAY * 0.9
-    assert arrivals[-1] - arrivals[0] >= 0.8 * (len(pieces) - 1) / TOKENS_PER_SECOND
+    # at the model's pace: token i no sooner than the first-token delay and i tokens later (the
+    # clock starts before the request; a busy machine only makes them later)
+    due = [FIRST_TOKEN_DELAY + i / TOKENS_PER_SECOND for i in range(len(pieces))]
+    assert all(at >= when for at, when in zip(arrivals, due, strict=True)), arrivals
     result = source.result
     assert isinstance(result, ConverseStreamResult)
     assert result.stop_reason == "end_turn"
