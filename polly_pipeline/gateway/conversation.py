@@ -50,7 +50,6 @@ from polly_pipeline.gateway.turn_input import TurnInput
 from polly_pipeline.gateway.turn_text import TurnText
 from polly_pipeline.gateway.writer import write_frames
 from polly_pipeline.pipeline.flush import FlushPolicy
-from polly_pipeline.protocol.voices import voice_language
 from polly_pipeline.session import InterruptReport, SpeechSession, Turn
 
 __all__ = ["Conversation", "ConversationStats"]
@@ -212,7 +211,7 @@ class Conversation:
                 voice=params.voice_id,
                 format=params.output_format,
                 sample_rate=params.effective_sample_rate,
-                language=params.language_code or voice_language(params.voice_id),
+                language=params.language,
                 text_mode=start.text_mode,
                 pacing=start.pacing,
             )
@@ -265,7 +264,7 @@ class Conversation:
 
     def _turn_text(self, session: SpeechSession, start: Start) -> TurnText:
         params = session.params
-        language = params.language_code or voice_language(params.voice_id) or "en"
+        language = params.language or "en"
         return TurnText(
             clean=start.text_mode == "clean",
             language=language,

@@ -20,7 +20,6 @@ from aiostream import Stream, stream
 from polly_pipeline.errors import ConfigurationError
 from polly_pipeline.pipeline.flush import FlushPolicy
 from polly_pipeline.pipeline.stages import SpeechItem, clean, segment, speak
-from polly_pipeline.protocol.voices import voice_language
 from polly_pipeline.session.events import TurnMetrics
 from polly_pipeline.session.session import SpeechSession
 from polly_pipeline.sinks import AudioSink
@@ -111,7 +110,7 @@ class Pipeline:
         options = segmenter or SegmenterOptions()
         if options.language is None:
             params = session.params
-            language = params.language_code or voice_language(params.voice_id) or "en"
+            language = params.language or "en"
             options = dataclasses.replace(options, language=language)
         self.segmenter = options
         self.flush = flush or FlushPolicy()

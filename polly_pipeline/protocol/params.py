@@ -17,6 +17,7 @@ from functools import cache
 
 from polly_pipeline.audio.formats import SAMPLE_RATES, OutputFormat
 from polly_pipeline.errors import FieldProblem, ParameterValidationError
+from polly_pipeline.protocol.voices import voice_language
 
 __all__ = [
     "MAX_EVENT_TEXT_CHARS",
@@ -220,6 +221,12 @@ class SynthesisParams:
         if self.sample_rate is not None:
             return int(self.sample_rate)
         return SAMPLE_RATES[self.output_format][1]
+
+    @property
+    def language(self) -> str | None:
+        """The language spoken: ``language_code`` if set, else the voice's own (None for a
+        voice this package does not know)."""
+        return self.language_code or voice_language(self.voice_id)
 
     def to_headers(self) -> list[tuple[str, str]]:
         """The request headers; optional ones only when set."""

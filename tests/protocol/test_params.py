@@ -128,3 +128,19 @@ def test_text_event_limits() -> None:
     too_long = text_event_problems("x" * 6001, "text")
     assert "6001 characters" in too_long[0].message
     assert [p.name for p in text_event_problems(b"bytes", "xml")] == ["text", "text_type"]
+
+
+@pytest.mark.parametrize(
+    ("voice_id", "language_code", "language"),
+    [
+        ("Joanna", None, "en-US"),  # the voice's own
+        ("Vicki", None, "de-DE"),
+        ("Joanna", "es-US", "es-US"),  # a language code given wins
+        ("Nobody", None, None),  # a voice this package does not know
+    ],
+)
+def test_the_language_spoken_is_the_code_else_the_voices(
+    voice_id: str, language_code: str | None, language: str | None
+) -> None:
+    params = SynthesisParams(voice_id=voice_id, language_code=language_code)
+    assert params.language == language

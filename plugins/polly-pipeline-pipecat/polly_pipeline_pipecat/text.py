@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator
 from pipecat.services.tts_service import TextAggregationMode
 from polly_pipeline import SpeechSession
 from polly_pipeline.pipeline import FlushPolicy, SpeechItem, clean, segment
-from polly_pipeline.protocol import voice_language
 from polly_pipeline.text import CleanOptions, SegmenterOptions
 
 __all__ = ["TextPlan"]
@@ -66,7 +65,7 @@ class TextPlan:
         options = self.segmenter
         if options.language is None:
             params = session.params
-            language = params.language_code or voice_language(params.voice_id) or "en"
+            language = params.language or "en"
             options = dataclasses.replace(options, language=language)
         cleaned = texts if self.clean is None else clean.raw(texts, self.clean)
         items: AsyncIterator[SpeechItem] = segment.raw(
