@@ -36,8 +36,12 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ConfigurationError("RetryPolicy.max_attempts must be >= 1")
-        if self.base_delay < 0 or self.max_delay < 0 or self.max_throttle_wait < 0:
-            raise ConfigurationError("RetryPolicy delays must be >= 0")
+        for name in ("base_delay", "max_delay", "max_throttle_wait"):
+            value = getattr(self, name)
+            if not value >= 0:  # also NaN
+                raise ConfigurationError(
+                    f"RetryPolicy.{name} must be a number of seconds >= 0, got {value!r}"
+                )
 
     def delay(self, retry: int, rng: random.Random | None = None) -> float:
         """The wait before retry number ``retry`` (1 for the first retry)."""

@@ -57,6 +57,7 @@ state machine), :mod:`~polly_pipeline.session.turn` and
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -68,6 +69,7 @@ from polly_pipeline.errors import ConfigurationError, StreamStateError
 from polly_pipeline.protocol.params import SynthesisParams
 from polly_pipeline.session.driver import TurnContext
 from polly_pipeline.session.events import InterruptReport, RetryPolicy, SessionEvent, TurnMetrics
+from polly_pipeline.session.ledger import POLLY_IDLE_TIMEOUT, POLLY_MAX_STREAM_SECONDS
 from polly_pipeline.session.rate import SpeakingRate
 from polly_pipeline.session.tasks import SessionTasks
 from polly_pipeline.session.turn import Turn
@@ -88,7 +90,8 @@ class SpeechSession(AsyncResource):
         client: the client whose connection pool the session's streams use.
         voice_id, engine, output_format, sample_rate, language_code, lexicon_names: the
             synthesis parameters (validated at once).
-        keepalive_interval: seconds of silence on a stream before a keep-alive.
+        keepalive_interval: seconds of silence on a stream before a keep-alive (less than
+            Polly's 5 s inbound-event timeout).
         max_stream_age: seconds after which a stream is replaced (below Polly's 10 minutes).
         retry: the backoff policy for failed streams.
         pacing: keep at most this many seconds of audio ahead of real-time playback (None:
@@ -132,18 +135,11 @@ class SpeechSession(AsyncResource):
             language_code=language_code,
             lexicon_names=lexicon_names,
         )
-        for name, value in (
-            ("keepalive_interval", keepalive_interval),
-            ("max_stream_age", max_stream_age),
-            ("seconds_per_character", seconds_per_character),
-            ("pacing", 1.0 if pacing is None else pacing),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}")
-        if keepalive_interval <= 0 or max_stream_age <= 0:
-            raise ConfigurationError("keepalive_interval and max_stream_age must be > 0")
-        if pacing is not None and pacing <= 0:
-            raise ConfigurationError("pacing must be None or > 0 seconds")
+        _check_seconds("keepalive_interval", keepalive_interval, below=POLLY_IDLE_TIMEOUT)
+        _check_seconds("max_stream_age", max_stream_age, most=POLLY_MAX_STREAM_SECONDS)
+        _check_seconds("seconds_per_character", seconds_per_character)
+        if pacing is not None:
+            _check_seconds("pacing", pacing)
         if isinstance(history_limit, bool) or not isinstance(history_limit, int):
             raise ConfigurationError(f"history_limit must be a whole number, got {history_limit!r}")
         if history_limit < 1:
@@ -270,3 +266,24 @@ class SpeechSession(AsyncResource):
     def _next_sequence(self) -> int:
         self._sequence += 1
         return self._sequence - 1
+
+
+def _check_seconds(
+    name: str, value: object, *, below: float | None = None, most: float | None = None
+) -> None:
+    """Raise ConfigurationError unless ``value`` is a finite number of seconds > 0 (and below
+    ``below``, at most ``most``: the service's limits), saying what to change."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}")
+    if not 0 < value < math.inf:
+        raise ConfigurationError(f"{name} must be a finite number of seconds > 0, got {value!r}")
+    if below is not None and value >= below:
+        raise ConfigurationError(
+            f"{name}={value!r} is too long: Polly ends a stream that receives no input event "
+            f"for {below:g} s, so keep-alives must come sooner; use less than {below:g}"
+        )
+    if most is not None and value > most:
+        raise ConfigurationError(
+            f"{name}={value!r} is too long: Polly ends a stream after {most:g} s, so it must "
+            f"be rolled over before; use at most {most:g}"
+        )
