@@ -124,9 +124,16 @@ class WarmStreams:
             # a spare never queues for a slot of the client's max_streams: turns go first
             wait_for_slot=purpose != "spare",
         )
+        try:  # the session may have closed while the stream was opening: then close it
+            link = StreamLink(
+                stream, self.opened + 1, self.format, self.keepalive, tasks=self.tasks
+            )
+        except BaseException:
+            await stream.aclose()
+            raise
         self.opened += 1
         self._emit(StreamOpened(self.opened, purpose))
-        return StreamLink(stream, self.opened, self.format, self.keepalive, tasks=self.tasks)
+        return link
 
     async def take(self, purpose: str) -> StreamLink:
         """A stream for a turn: the warm spare when it is healthy, else a new one.

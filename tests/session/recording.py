@@ -138,14 +138,21 @@ def recording_client(
 ) -> tuple[PollyStreamingClient, Recording]:
     """A client whose streams go through a :class:`Recording` of ``service``'s handler."""
     recording = Recording(service, timeouts)
-    client = PollyStreamingClient(
+    return client_over(service, recording, timeouts), recording
+
+
+def client_over(
+    service: LocalPollyService, transport: Any, timeouts: Timeouts = TEST_TIMEOUTS, **kwargs: Any
+) -> PollyStreamingClient:
+    """A client of ``service`` whose streams go through ``transport`` (a wrapper of its own)."""
+    return PollyStreamingClient(
         region=service.region,
         endpoint_url=MEMORY_ENDPOINT_URL,
         credentials=service.credentials,
         timeouts=timeouts,
-        transport=recording,
+        transport=transport,
+        **kwargs,
     )
-    return client, recording
 
 
 def service_with_faults(*faults: Fault, **config: Any) -> LocalPollyService:
