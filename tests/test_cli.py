@@ -377,6 +377,15 @@ class _Metadata(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def test_no_region_names_the_option(tmp_path: Path) -> None:
+    keys = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE12", "AWS_SECRET_ACCESS_KEY": "x" * 40}
+    result = run("speak", "Hi.", "-o", str(tmp_path / "a.mp3"), env=keys)
+    assert result.returncode == 2
+    [error] = result.stderr.splitlines()
+    assert "no AWS region configured" in error
+    assert "--region us-east-1" in error  # the option, not only the library's region=...
+
+
 def test_a_region_without_the_stream_names_the_regions_that_have_it(tmp_path: Path) -> None:
     out = tmp_path / "a.mp3"
     keys = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE12", "AWS_SECRET_ACCESS_KEY": "x" * 40}

@@ -182,6 +182,7 @@ def test_a_model_that_cannot_be_reached_names_no_file(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "127.0.0.1:9" in result.stderr
+    assert "Check --base-url" in result.stderr  # what to change
     assert str(out) not in result.stderr
     assert not out.exists()
 

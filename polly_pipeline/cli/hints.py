@@ -2,20 +2,26 @@
 
 A connection to Amazon Polly that fails is most often a region that does not offer the
 bidirectional stream (``polly.<region>.amazonaws.com`` may not even exist), or a machine that
-cannot reach AWS while credentials left on it made the automatic choice pick Amazon Polly.
+cannot reach AWS while credentials left on it made the automatic choice pick Amazon Polly. A
+model that cannot be reached is a --base-url with no server behind it, or OpenAI from a
+machine offline. The library's own messages name its parameters; these name the options.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from polly_pipeline.errors import ConnectError, PollyPipelineError
+from polly_pipeline.errors import ConfigurationError, ConnectError, LLMError, PollyPipelineError
 
 __all__ = ["hint"]
 
 
 def hint(exc: PollyPipelineError, args: argparse.Namespace) -> str:
     """``; <what to change>`` for ``exc`` raised by the command ``args`` ran, or ``""``."""
+    if isinstance(exc, LLMError):
+        return _model_hint(exc, args)
+    if isinstance(exc, ConfigurationError) and "no AWS region configured" in str(exc):
+        return "; on the command line: --region us-east-1 (or --backend local)"
     if not isinstance(exc, ConnectError) or getattr(args, "backend", "local") == "local":
         return ""
     if getattr(args, "endpoint_url", None):
@@ -39,4 +45,18 @@ def hint(exc: PollyPipelineError, args: argparse.Namespace) -> str:
         f"; check that this machine can reach {endpoint.host} (network, proxy, firewall; "
         "'polly-pipeline doctor' checks step by step), or pass --backend local to use the "
         "built-in service"
+    )
+
+
+def _model_hint(exc: LLMError, args: argparse.Namespace) -> str:
+    if exc.status is not None or exc.chars_received or "could not reach" not in str(exc):
+        return ""
+    if getattr(args, "base_url", None):
+        return (
+            "; is the model's server running at that address? Check --base-url (or "
+            "OPENAI_BASE_URL); without it and OPENAI_API_KEY the offline demo model answers"
+        )
+    return (
+        "; check that this machine can reach OpenAI (network, proxy), or unset "
+        "OPENAI_API_KEY to use the offline demo model"
     )
