@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -135,6 +136,27 @@ def test_a_conversation_keeps_only_what_was_heard_of_an_interrupted_answer(
     for number in (1, 2, 3):
         assert wav_seconds(tmp_path / f"answer-{number}.wav") > 0.5
     assert wav_seconds(tmp_path / "answer-1.wav") < 20
+
+
+def test_ctrl_c_in_a_conversation_while_input_is_open_exits_cleanly(tmp_path: Path) -> None:
+    out = tmp_path / "talk.wav"
+    talk = Running(
+        "chat", "How does streaming speech work?", "-i", "-o", str(out), "-q",
+        env=quiet_env(tmp_path), cwd=tmp_path,
+    )  # fmt: skip
+    first = tmp_path / "talk-1.wav"
+    deadline = time.monotonic() + 60
+    while not first.exists() or first.stat().st_size < 40_000:  # about a second of audio
+        assert time.monotonic() < deadline, talk.err.decode()
+        time.sleep(0.05)
+    talk.proc.send_signal(signal.SIGINT)  # standard input still open, as at a terminal
+    status = talk.proc.wait(30)
+    talk.finish()
+    stderr = talk.err.decode()
+    assert "Fatal Python error" not in stderr  # the stdin reader held no lock at exit
+    assert status == 130, stderr
+    assert stderr.strip().splitlines()[-1].startswith("interrupted; ")
+    assert wav_seconds(first) > 0.5
 
 
 @pytest.mark.slow

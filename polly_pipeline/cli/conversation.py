@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import threading
+from collections.abc import Iterator
 
 from polly_pipeline._aio import task_group
 from polly_pipeline.backends import Backends
@@ -43,7 +45,7 @@ class StdinLines:
         threading.Thread(target=self._read, name="stdin-lines", daemon=True).start()
 
     def _read(self) -> None:
-        for number, raw in enumerate(sys.stdin.buffer, 1):
+        for number, raw in enumerate(_lines_of(sys.stdin.fileno()), 1):
             try:
                 line = decode(raw, f"input line {number}")
             except ConfigurationError as exc:
@@ -63,6 +65,29 @@ class StdinLines:
     async def get(self) -> str | None:
         """The next line, or None once input has ended."""
         return await self._queue.get()
+
+
+def _lines_of(fd: int) -> Iterator[bytes]:
+    """The lines read from ``fd``, each with its newline (the last may lack one).
+
+    Read with ``os.read``, not through ``sys.stdin``: a thread blocked in a read of
+    ``sys.stdin.buffer`` holds its lock, and an interpreter that exits meanwhile (Ctrl-C while
+    standard input is still open) aborts with "could not acquire lock" instead of exiting 130.
+    """
+    held = b""
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            data = b""
+        if not data:
+            break
+        held += data
+        while (end := held.find(b"\n")) >= 0:
+            yield held[: end + 1]
+            held = held[end + 1 :]
+    if held:
+        yield held
 
 
 class _KeptOpen:
