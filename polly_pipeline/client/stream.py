@@ -13,10 +13,11 @@ and merged with what follows into one TextEvent (:mod:`~polly_pipeline.client.co
 
 Deadlines: the transport bounds connecting, response headers and every write; the stream is
 opened with ``read_deadline=False`` because this module bounds its reads itself. While output
-is due (a flush until its first event arrives; after the close, every event until
-StreamClosedEvent) each complete event must arrive within ``Timeouts.read`` of the previous one
-(or of asking): bytes that trickle in without completing an event do not extend the deadline,
-so a server that sends one byte a second cannot hold the caller. While nothing is due (the
+is due (a flush of text sent since the last event, until the next event arrives; after the
+close, every event until StreamClosedEvent) each complete event must arrive within
+``Timeouts.read`` of the previous one (or of asking): bytes that trickle in without completing
+an event do not extend the deadline, so a server that sends one byte a second cannot hold the
+caller. While nothing is due (the
 service has answered every flush and the caller writes nothing, e.g. while a model calls a
 tool; only keep-alives flow) the read has no deadline: silence then is normal, the service
 itself ends an idle stream after its inbound timeout, and a dead connection stalls the next
@@ -198,7 +199,7 @@ class SpeechSynthesisStream(AsyncResource):
             for queued in held.with_held(event):
                 self._machine.send_text(queued)
                 self.stats.wire_text_events += 1
-            if event.flush:
+            if event.flush and self._machine.output_due:
                 self._output_due()
             self._queued()
         now = time.monotonic()

@@ -12,7 +12,8 @@ As h2 does for HTTP/2: calls in, bytes out; bytes in, events out. The caller mov
 
 States (:class:`StreamState`) and the calls that move between them (:data:`TRANSITIONS`)::
 
-    OPEN --send_text(flush)--> OUTPUT_DUE            (send_text without flush stays put)
+    OPEN --send_text(flush)--> OUTPUT_DUE            (if text was sent since the last event;
+                                                      else, and without flush, it stays put)
     OUTPUT_DUE --receive_data(an event)--> OPEN      (the service answered the flush)
     OPEN, OUTPUT_DUE --end_input--> INPUT_ENDED      (end_input again: no change)
     OPEN, OUTPUT_DUE, INPUT_ENDED --receive_data(StreamClosedEvent)--> FINISHED
@@ -62,7 +63,8 @@ class StreamState(enum.Enum):
     #: Input open; a flush asked for audio and no event has arrived since, so output is due.
     #: The first event back answers it (OPEN again): after that the service speaks at its own
     #: pace, and silence while the caller writes no more text (a model calling a tool, say)
-    #: is not a stalled stream.
+    #: is not a stalled stream. A flush of no text sent since the last event owes nothing:
+    #: the service may have spoken it all already (at a boundary), and then it sends nothing.
     OUTPUT_DUE = "output due"
     #: CloseStreamEvent queued: the remaining audio and the StreamClosedEvent are due.
     INPUT_ENDED = "input ended"
@@ -95,7 +97,7 @@ _LIVE = (_S.OPEN, _S.OUTPUT_DUE, _S.INPUT_ENDED)
 #: listed are illegal.
 TRANSITIONS: Final[Mapping[tuple[StreamState, StreamCall], StreamState]] = MappingProxyType(
     {
-        (_S.OPEN, _C.SEND_TEXT): _S.OPEN,  # OUTPUT_DUE when the event flushes
+        (_S.OPEN, _C.SEND_TEXT): _S.OPEN,  # OUTPUT_DUE when it flushes unanswered text
         (_S.OUTPUT_DUE, _C.SEND_TEXT): _S.OUTPUT_DUE,
         (_S.OPEN, _C.END_INPUT): _S.INPUT_ENDED,
         (_S.OUTPUT_DUE, _C.END_INPUT): _S.INPUT_ENDED,
@@ -137,6 +139,8 @@ class SynthesisStreamMachine:
         self._pending: deque[InputEvent | None] = deque()  # None: the end-of-input frame
         self._input_sent = False
         self._end_queued = False
+        #: text was queued since the last event arrived (a flush of it is owed an answer)
+        self._unanswered = False
         self._decoder = EventStreamDecoder()
         self.closed_event: StreamClosedEvent | None = None
         """The service's StreamClosedEvent, once it arrived (kept after :meth:`close`)."""
@@ -205,7 +209,8 @@ class SynthesisStreamMachine:
             raise ParameterValidationError(problems)
         after = self._move(StreamCall.SEND_TEXT)
         self._pending.append(event)
-        self._state = StreamState.OUTPUT_DUE if event.flush else after
+        self._unanswered = self._unanswered or bool(event.text.strip())
+        self._state = StreamState.OUTPUT_DUE if event.flush and self._unanswered else after
 
     def end_input(self) -> None:
         """Queue CloseStreamEvent and the end of the request body (idempotent)."""
@@ -263,6 +268,8 @@ class SynthesisStreamMachine:
                     self._state = StreamState.FINISHED
                     self.closed_event = event
                     break
+            if events:
+                self._unanswered = False
             if events and self._state is StreamState.OUTPUT_DUE:
                 self._state = StreamState.OPEN  # the flush is answered
         except PollyPipelineError as exc:

@@ -23,15 +23,23 @@ SECOND = "It is sunny in Lisbon today. "
 PAUSE = 3 * Timeouts().read
 
 
-async def answer(pause: float) -> tuple[bytes, Recording, SpeechSession]:
-    """One turn: a sentence, ``pause`` seconds of silence, another sentence."""
+async def answer(
+    pause: float, *, first_flush: bool = True, stall_flush: bool = False
+) -> tuple[bytes, Recording, SpeechSession]:
+    """One turn: a sentence, ``pause`` seconds of silence, another sentence.
+
+    ``stall_flush``: 5 s after the first sentence (spoken by then), a flush of nothing new.
+    """
     service = LocalPollyService(LocalServiceConfig())
     client, recording = recording_client(service, Timeouts())
     async with client, SpeechSession(client, voice_id="Joanna") as session:
         turn = await session.begin_turn()
 
         async def model() -> None:
-            await turn.send(FIRST, flush=True)
+            await turn.send(FIRST, flush=first_flush)
+            if stall_flush:
+                await asyncio.sleep(5.0)
+                await turn.send("", flush=True)
             await asyncio.sleep(pause)
             await turn.send(SECOND, flush=True)
             await turn.finish()
