@@ -198,6 +198,19 @@ def test_base_url_without_a_key(
     assert duration_seconds(decode_audio(out.read_bytes(), "mp3", 24000), 24000) > 0.3
 
 
+def test_a_model_named_without_a_server_is_refused_not_played_by_the_demo(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "a.mp3"
+    result = run("chat", "Hi", "--model", "gpt-4o", "-o", str(out))
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()  # nothing started, the demo model not announced
+    assert "--model gpt-4o" in line
+    assert "OPENAI_API_KEY" in line
+    assert "--base-url" in line
+    assert not out.exists()
+
+
 def test_a_model_that_cannot_be_reached_names_no_file(tmp_path: Path) -> None:
     out = tmp_path / "a.wav"
     result = run("chat", "Hi", "-o", str(out), "--base-url", "http://127.0.0.1:9/v1")

@@ -8,7 +8,7 @@ import os
 import socket
 from pathlib import Path
 
-from polly_pipeline.backends import LLMOptions, PollyOptions
+from polly_pipeline.backends import LLMOptions, PollyOptions, uses_real_llm
 from polly_pipeline.cli.outputs import DEFAULT_SUFFIX, Outputs, choose_format, numbered, open_sinks
 from polly_pipeline.errors import ConfigurationError
 from polly_pipeline.protocol.params import SynthesisParams
@@ -111,7 +111,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
         default=env("POLLY_PIPELINE_MODEL"),
-        help="LLM model (default: gpt-4o-mini, or the demo model)",
+        help="LLM model, with OPENAI_API_KEY or --base-url (default: gpt-4o-mini; with "
+        "neither, the offline demo model)",
     )
     p.add_argument(
         "--base-url",
@@ -127,8 +128,20 @@ def polly_options(args: argparse.Namespace) -> PollyOptions:
 
 
 def llm_options(args: argparse.Namespace) -> LLMOptions:
-    """The model the options choose."""
-    return LLMOptions(base_url=args.base_url, model=args.model)
+    """The model the options choose.
+
+    Raises:
+        ConfigurationError: a model is named but no server to ask it (no key, no base URL):
+            the offline demo model would answer in its place, under that name.
+    """
+    options = LLMOptions(base_url=args.base_url, model=args.model)
+    if options.model and not uses_real_llm(options):
+        raise ConfigurationError(
+            f"--model {options.model} (or POLLY_PIPELINE_MODEL): no model server is "
+            "configured; set OPENAI_API_KEY for OpenAI or pass --base-url for another server "
+            "(Ollama, llama.cpp, vLLM), or leave the model out for the offline demo model"
+        )
+    return options
 
 
 def synthesis_params(args: argparse.Namespace, *, default_name: str) -> SynthesisParams:
