@@ -8,17 +8,22 @@ import pytest
 
 from polly_pipeline.client import PollyStreamingClient
 from polly_pipeline.errors import PollyPipelineError, WriteTimeout
+from polly_pipeline.local.service import LocalPollyService
 from tests.conftest import TEST_TIMEOUTS
 
 
 async def test_sending_into_a_stream_the_service_ended_fails_within_the_write_deadline(
-    polly: PollyStreamingClient,
+    polly: PollyStreamingClient, local_polly: LocalPollyService
 ) -> None:
     # The local service ends a stream that got no input for 1 s (Polly: 5 s). The caller never
     # reads the output, so nothing tells it; its events pile up behind a closed exchange.
     async with polly.open_stream(voice_id="Joanna", output_format="pcm") as stream:
         await stream.send_text("Hello there. ")
-        await asyncio.sleep(1.5)
+        record = local_polly.streams[-1]
+        async with asyncio.timeout(10):  # the service has ended it (its thread: poll the record)
+            while record.outcome == "open":  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        assert record.outcome == "ServiceQuotaExceededException"  # the idle limit
         loop = asyncio.get_running_loop()
         started = loop.time()
         sent = 0
