@@ -67,12 +67,27 @@ async def test_failures_reach_every_waiter_and_are_not_cached(
 ) -> None:
     real = OfflineVoice.synthesize
     failures = [RuntimeError("espeak-ng failed")]
+    # the render fails only once all three callers wait on it: a worker thread that failed
+    # before the last one asked would leave nothing in flight, and that caller rightly renders
+    # anew (the failure is not cached)
+    claims: list[object] = []
+    all_waiting = threading.Event()
+    claim = render.CACHE.claim
+
+    def counted_claim(key: Any) -> Any:
+        claimed = claim(key)
+        claims.append(key)
+        if len(claims) == 3:
+            all_waiting.set()
+        return claimed
 
     def flaky(self: OfflineVoice, text: str, **kwargs: Any) -> bytes:
         if failures:
+            assert all_waiting.wait(10), "the three callers never all waited on the render"
             raise failures.pop()
         return real(self, text, **kwargs)
 
+    monkeypatch.setattr(render.CACHE, "claim", counted_claim)
     monkeypatch.setattr(OfflineVoice, "synthesize", flaky)
     outcomes = await asyncio.gather(
         *(render_pcm("Try again.", JOANNA, ssml=False, sample_rate=16000) for _ in range(3)),
