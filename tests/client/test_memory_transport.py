@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from polly_pipeline.audio import decode_audio, duration_seconds
@@ -18,6 +20,7 @@ from polly_pipeline.local.in_memory import InMemoryTransport, memory_client
 from polly_pipeline.local.service import LocalPollyService
 from polly_pipeline.protocol.credentials import Credentials
 from polly_pipeline.protocol.events import StreamClosedEvent
+from polly_pipeline.testing import virtual_clock
 from tests.client.counting import RELAXED
 from tests.conftest import TEST_TIMEOUTS
 
@@ -87,6 +90,24 @@ async def test_duplex_events_and_the_pool_property() -> None:
         assert events[-1].request_characters == len("Hello.")
         with pytest.raises(ConfigurationError, match=r"client\.transport"):
             _ = client.pool
+
+
+@virtual_clock  # the gaps are exact: a busy machine cannot stretch one past the idle limit
+async def test_keep_alives_hold_an_idle_stream_open() -> None:
+    service = unstarted_service()
+    async with (
+        memory_client(service, timeouts=TEST_TIMEOUTS) as client,
+        client.open_stream(voice_id="Joanna", output_format="pcm") as stream,
+    ):
+        for _ in range(5):  # 1.5 s idle, with the service's inbound timeout at 1 s
+            await asyncio.sleep(0.3)
+            await stream.keep_alive()
+        await stream.send_text("Still here.")
+        await stream.end_input()
+        events = [e async for e in stream]
+    assert isinstance(events[-1], StreamClosedEvent)
+    assert events[-1].request_characters == len("Still here.")  # keep-alives are not billed
+    assert service.streams[-1].keep_alives == 5
 
 
 def test_a_transport_without_open_stream_is_refused() -> None:

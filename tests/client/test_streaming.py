@@ -232,18 +232,3 @@ async def test_idle_stream_is_closed_by_the_inbound_timeout(polly: PollyStreamin
                 pass
     assert exc.value.quota_code == "input-stream-inbound-event-timeout"
     assert time.monotonic() - started < 3.0
-
-
-async def test_keep_alives_hold_an_idle_stream_open(
-    polly: PollyStreamingClient, local_polly: LocalPollyService
-) -> None:
-    async with polly.open_stream(voice_id="Joanna", output_format="pcm") as stream:
-        for _ in range(5):  # 1.5 s idle, with the service's inbound timeout at 1 s
-            await asyncio.sleep(0.3)
-            await stream.keep_alive()
-        await stream.send_text("Still here.")
-        await stream.end_input()
-        events = [e async for e in stream]
-    assert isinstance(events[-1], StreamClosedEvent)
-    assert events[-1].request_characters == len("Still here.")  # keep-alives are not billed
-    assert local_polly.streams[-1].keep_alives == 5
