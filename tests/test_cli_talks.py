@@ -285,6 +285,22 @@ def run_python(code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_ctrl_c_while_playing_names_no_file(tmp_path: Path) -> None:
+    pytest.importorskip("polly_pipeline_speaker")
+    play = Running(
+        "chat", "How does streaming speech work?", "--play", "--audio-backend", "null",
+        env=quiet_env(tmp_path), cwd=tmp_path,
+    )  # fmt: skip
+    play.wait_for("Streaming")  # the answer is being shown (and played)
+    play.proc.send_signal(signal.SIGINT)
+    status = play.proc.wait(30)
+    play.finish()
+    assert status == 130
+    last = play.err.decode().strip().splitlines()[-1]
+    assert last == "interrupted"  # no file was asked for, so none is said to be missing
+    assert not list(tmp_path.glob("*.mp3"))
+
+
 def test_play_fails_before_the_answer_when_the_default_device_cannot_open() -> None:
     pytest.importorskip("polly_pipeline_speaker")
     # as on a machine with no sound card whose ALSA still lists its null plugin: the devices

@@ -2,8 +2,8 @@
 
 Either signal cancels the command: the speech turn is interrupted, files are closed (valid as
 far as they were written), the local service stops and removes its temporary CA directory.
-Then one line says what was kept, and the exit status is 128 + the signal number (130 for
-Ctrl-C, 143 for SIGTERM), as shells expect.
+Then one line says so, with what the files asked for hold, and the exit status is 128 + the
+signal number (130 for Ctrl-C, 143 for SIGTERM), as shells expect.
 """
 
 from __future__ import annotations
@@ -72,5 +72,7 @@ def run_command(command: Coroutine[Any, Any, int], outputs: Outputs) -> int:
         status = 128 + signal.SIGINT
     if received:
         sys.stdout.flush()
-        print(f"\ninterrupted; {outputs.describe()}", file=sys.stderr, flush=True)
+        # no file asked for (--play, --sink): nothing to report but the stop itself
+        kept = f"; {outputs.describe()}" if outputs.files else ""
+        print(f"\ninterrupted{kept}", file=sys.stderr, flush=True)
     return status
