@@ -361,6 +361,8 @@ class SynthesisSession:
         if delay:
             await asyncio.sleep(delay)
         closed = StreamClosedEvent(self.record.request_characters)
+        # final before the client can see the end (a failed send relabels it client-gone)
+        self.record.outcome = "completed"
         await self._responder.send_data(encode_output_event(closed))
         await self._responder.end()
 
