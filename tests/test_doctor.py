@@ -183,3 +183,29 @@ async def test_a_service_that_refuses_empty_keepalives_passes_with_a_space(
     keepalive = found["keepalive"]
     assert keepalive.status == "pass", keepalive
     assert "a space" in (keepalive.figure or "")
+
+
+async def test_the_keepalive_check_names_a_fractional_idle_time(
+    local_polly: LocalPollyService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    creds = local_polly.credentials
+    _use_keys(monkeypatch, creds.access_key, creds.secret_key)
+    found = _by_name(await run_doctor(_aws_options(local_polly, idle=1.5)))
+    assert found["keepalive"].status == "pass", found["keepalive"]
+    assert "idle for 1.5 s" in found["keepalive"].summary  # it said "idle for 2 s"
+
+
+async def test_no_region_names_the_option_and_the_regions_with_the_stream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    _use_keys(monkeypatch, "AKIAEXAMPLEEXAMPLE12", "not-a-secret")
+    found = _by_name(await run_doctor(DoctorOptions(backend="aws")))
+    region = found["region"]
+    assert region.status == "fail"
+    assert "--region us-east-1" in (region.fix or "")
+    assert "region=..." not in (region.fix or "")  # the library's wording, not a command's
+    assert all(r in (region.fix or "") for r in STREAM_REGIONS)
+    assert found["stream"].status == "skip"

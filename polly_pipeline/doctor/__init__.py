@@ -127,7 +127,14 @@ async def _aws_target(options: DoctorOptions, found: list[Check]) -> AsyncIterat
             region=options.region, endpoint_url=options.endpoint_url, profile=options.profile
         )
     except ConfigurationError as exc:
-        found.append(Check("region", "fail", "no region or endpoint", fix=str(exc)))
+        fix = str(exc)
+        if "no AWS region configured" in fix:
+            fix = (
+                "set a region: --region us-east-1 on the command line (region= in DoctorOptions), "
+                "AWS_REGION, or a region in your AWS profile; the bidirectional stream runs in "
+                + ", ".join(sorted(STREAM_REGIONS))
+            )
+        found.append(Check("region", "fail", "no region or endpoint", fix=fix))
         yield None
         return
     note = (

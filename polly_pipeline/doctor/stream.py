@@ -88,7 +88,7 @@ async def check_keepalive(target: Target, idle: float) -> Check:
                     pass
                 metrics = await turn.wait()
     except (PollyPipelineError, TimeoutError) as exc:
-        return _failed("keepalive", f"a turn after {idle:.0f} s idle failed", exc, target)
+        return _failed("keepalive", f"a turn after {idle:g} s idle failed", exc, target)
     finally:
         await client.aclose()
     if reopened or metrics.retries:
@@ -101,7 +101,7 @@ async def check_keepalive(target: Target, idle: float) -> Check:
     return Check(
         "keepalive",
         "pass",
-        f"a stream idle for {idle:.0f} s stayed open and spoke the next turn",
+        f"a stream idle for {idle:g} s stayed open and spoke the next turn",
         figure=f"keep-alive every {session.keepalive_interval:.0f} s"
         + (" (a space: the service refused empty text)" if session.keepalive_text else ""),
     )
