@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import asyncio
 import math
 from collections.abc import AsyncIterator, Iterable
 
@@ -36,6 +37,15 @@ async def polly_tts(client: PollyStreamingClient) -> AsyncIterator[TTS]:
     tts = TTS(client=client, voice="Joanna", retry=FAST_RETRY)
     yield tts
     await tts.aclose()
+
+
+async def settled(record: StreamRecord, within: float = 10.0) -> StreamRecord:
+    """``record`` once the service is done with its stream: the service runs on its own thread
+    and lets go of a stream a moment after the client saw the end (poll, with a deadline)."""
+    async with asyncio.timeout(within):
+        while record.outcome == "open":  # noqa: ASYNC110 - a record has no event to wait on
+            await asyncio.sleep(0.01)
+    return record
 
 
 def spoken_streams(service: LocalPollyService) -> list[StreamRecord]:

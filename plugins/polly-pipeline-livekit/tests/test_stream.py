@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from conftest import assert_service_audio, pcm_bytes, rms, spoken_streams
+from conftest import assert_service_audio, pcm_bytes, rms, settled, spoken_streams
 from livekit.agents import tts as lk_tts
 from polly_pipeline_livekit import TTS
 
@@ -30,6 +30,7 @@ async def test_audio_arrives_before_end_input_and_matches_what_the_service_spoke
     await stream.aclose()
 
     (record,) = spoken_streams(local_polly)
+    await settled(record)
     assert "".join(record.texts) == "Hello there. This answer keeps going for a while."
     assert record.outcome == "completed"
     pcm = pcm_bytes(e.frame for e in events)
