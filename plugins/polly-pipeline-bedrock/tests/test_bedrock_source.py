@@ -66,7 +66,9 @@ async def test_yields_the_answer_as_it_is_written(
     assert result.latency_ms is not None
     assert result.latency_ms > 0
     assert result.tool_uses == ()
-    # what the service received: the model id from the path and the request members
+    # what the service received: the model id from the path and the request members (its
+    # server thread records the outcome a moment after the client saw the end)
+    await asyncio.to_thread(local_bedrock.wait_for, lambda r: r[-1].outcome != "streaming", 10)
     (request,) = local_bedrock.requests
     assert request.model_id == MODEL
     assert request.body["system"] == [{"text": "Answer in plain prose."}]
