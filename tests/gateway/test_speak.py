@@ -169,7 +169,7 @@ async def test_bad_input_gets_a_typed_error_and_the_connection_stays_usable(
     assert reply["error"] == error
     assert reply["message"]
     turn = await speak.say("Still here.")
-    assert turn.events[-1]["type"] == "turn_done"
+    assert turn.events[-1]["type"] == "turn_done", turn.events
     assert len(turn.audio) > 0
 
 
