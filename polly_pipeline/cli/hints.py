@@ -11,23 +11,28 @@ from __future__ import annotations
 
 import argparse
 
-from polly_pipeline.errors import ConfigurationError, ConnectError, LLMError, PollyPipelineError
+from polly_pipeline.errors import ConnectError, LLMError, PollyPipelineError
 
 __all__ = ["hint"]
 
 
 def hint(exc: PollyPipelineError, args: argparse.Namespace) -> str:
     """``; <what to change>`` for ``exc`` raised by the command ``args`` ran, or ``""``."""
+    # only on the error path: the client's modules load awscrt
+    from polly_pipeline.client.config import (  # noqa: PLC0415
+        STREAM_REGIONS,
+        NoRegionError,
+        resolve_endpoint,
+    )
+
     if isinstance(exc, LLMError):
         return _model_hint(exc, args)
-    if isinstance(exc, ConfigurationError) and "no AWS region configured" in str(exc):
+    if isinstance(exc, NoRegionError):
         return "; on the command line: --region us-east-1 (or --backend local)"
     if not isinstance(exc, ConnectError) or getattr(args, "backend", "local") == "local":
         return ""
     if getattr(args, "endpoint_url", None):
         return ""
-    from polly_pipeline.client.config import resolve_endpoint  # noqa: PLC0415
-    from polly_pipeline.doctor import STREAM_REGIONS  # noqa: PLC0415
 
     try:
         endpoint = resolve_endpoint(region=args.region, profile=args.profile)

@@ -20,14 +20,31 @@ from polly_pipeline.errors import ConfigurationError, CredentialsError
 from polly_pipeline.protocol.credentials import Credentials
 
 __all__ = [
+    "STREAM_REGIONS",
     "ChainCredentials",
     "CredentialsProvider",
+    "NoRegionError",
     "ResolvedEndpoint",
     "credentials_provider",
     "resolve_endpoint",
 ]
 
 log = logging.getLogger("polly_pipeline.client")
+
+#: Regions known to offer StartSpeechSynthesisStream.
+STREAM_REGIONS = (
+    "us-east-1",
+    "us-west-2",
+    "eu-central-1",
+    "ap-southeast-1",
+    "eu-west-2",
+    "ca-central-1",
+)
+
+
+class NoRegionError(ConfigurationError):
+    """No region was given or configured (callers name their own way to give one)."""
+
 
 #: Returns a fresh, frozen set of credentials; called once per new stream.
 CredentialsProvider = Callable[[], Credentials]
@@ -75,10 +92,9 @@ def resolve_endpoint(
     # botocore reads AWS_DEFAULT_REGION and profiles; the other SDKs' AWS_REGION comes first
     region = region or os.environ.get("AWS_REGION") or session.get_config_variable("region")
     if not region:
-        raise ConfigurationError(
+        raise NoRegionError(
             "no AWS region configured: pass region=..., set AWS_REGION, or add a region to "
-            "your AWS profile (StartSpeechSynthesisStream runs in us-east-1, us-west-2, "
-            "eu-central-1, ap-southeast-1, eu-west-2 and ca-central-1)"
+            f"your AWS profile (StartSpeechSynthesisStream runs in {', '.join(STREAM_REGIONS)})"
         )
     try:
         polly = session.create_client(

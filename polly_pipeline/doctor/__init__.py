@@ -118,7 +118,7 @@ def _botocore_credentials(profile: str | None) -> tuple[Check, Credentials | Non
 
 @contextlib.asynccontextmanager
 async def _aws_target(options: DoctorOptions, found: list[Check]) -> AsyncIterator[Target | None]:
-    from polly_pipeline.client.config import resolve_endpoint  # noqa: PLC0415
+    from polly_pipeline.client.config import NoRegionError, resolve_endpoint  # noqa: PLC0415
 
     check, creds = _botocore_credentials(options.profile)
     found.append(check)
@@ -128,7 +128,7 @@ async def _aws_target(options: DoctorOptions, found: list[Check]) -> AsyncIterat
         )
     except ConfigurationError as exc:
         fix = str(exc)
-        if "no AWS region configured" in fix:
+        if isinstance(exc, NoRegionError):
             fix = (
                 "set a region: --region us-east-1 on the command line (region= in DoctorOptions), "
                 "AWS_REGION, or a region in your AWS profile; the bidirectional stream runs in "

@@ -12,19 +12,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from polly_pipeline.client import PollyStreamingClient
+from polly_pipeline.client.config import STREAM_REGIONS
 from polly_pipeline.protocol.credentials import Credentials
 
 __all__ = ["MAX_SKEW", "STEP_TIMEOUT", "STREAM_REGIONS", "Check", "Target", "first_failure", "ms"]
 
-#: Regions known to offer StartSpeechSynthesisStream.
-STREAM_REGIONS = (
-    "us-east-1",
-    "us-west-2",
-    "eu-central-1",
-    "ap-southeast-1",
-    "eu-west-2",
-    "ca-central-1",
-)
 #: How far a signature's date may be from the service's clock before it is refused.
 MAX_SKEW = 300.0
 #: Deadline of each network step of a check.

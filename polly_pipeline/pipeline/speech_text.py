@@ -68,13 +68,9 @@ class SpeechText:
         """The items ``text`` completes, at ``now`` (seconds on the caller's one clock)."""
         hurry = self._policy.catch_up(self._ahead.ahead(now))
         self._segmenter.hurry = hurry
-        items = []
-        for seg in self._segmenter.feed(text):
-            flush = hurry or self._policy.flush_segment(self._count)
-            self._count += 1
-            self._ahead.sent(now, len(seg.text.strip()) * self._rate())
-            self._unflushed = not flush
-            items.append(SpeechItem(seg.text, flush, seg.reason))
+        items = self._items(self._segmenter.feed(text), hurry=hurry)
+        for item in items:
+            self._ahead.sent(now, len(item.text.strip()) * self._rate())
         return items
 
     def release(self, reason: Literal["flush", "stall"]) -> list[SpeechItem]:
@@ -92,10 +88,10 @@ class SpeechText:
         segments = self._segmenter.feed(rest) if rest else []
         return self._items(segments + self._segmenter.flush())
 
-    def _items(self, segments: list[Segment]) -> list[SpeechItem]:
+    def _items(self, segments: list[Segment], *, hurry: bool = False) -> list[SpeechItem]:
         items = []
         for seg in segments:
-            flush = self._policy.flush_segment(self._count)
+            flush = hurry or self._policy.flush_segment(self._count)
             self._count += 1
             self._unflushed = not flush
             items.append(SpeechItem(seg.text, flush, seg.reason))
